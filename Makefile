@@ -1,0 +1,50 @@
+# ttsops — every target installs what it needs itself (see README).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3.11
+UV := $(PYTHON) -m uv
+DEMO_DIR ?= .demo
+PORT ?= 6006
+
+.PHONY: help setup test lint typecheck unit integration e2e demo bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced ## create .venv and install pinned dependencies (idempotent)
+
+lint: setup ## ruff lint + format check
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: setup ## mypy (strict on src/)
+	$(VENV)/bin/mypy src
+
+unit: setup ## fast, in-process tests
+	$(VENV)/bin/pytest tests/unit
+
+integration: setup ## real server, real voice, real SQLite
+	$(VENV)/bin/pytest tests/integration
+
+e2e: setup ## the CLI as subprocesses
+	$(VENV)/bin/pytest tests/e2e
+
+test: lint typecheck ## everything CI runs: lint, types, unit, integration, e2e
+	$(VENV)/bin/pytest tests/unit tests/integration tests/e2e
+
+demo: setup ## make the default bundle and serve it on 127.0.0.1:$(PORT)
+	$(VENV)/bin/ttsops bundle default --out $(DEMO_DIR)/joe --force
+	$(VENV)/bin/ttsops serve --bundle $(DEMO_DIR)/joe --host 127.0.0.1 --port $(PORT)
+
+bench: setup ## benchmarks (writes bench/results/, see bench/README.md)
+	$(PY) bench/serve_bench.py
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

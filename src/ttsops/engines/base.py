@@ -1,0 +1,81 @@
+"""The engine seam: what every TTS engine offers the rest of ttsops."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from ttsops.bundle.manifest import Manifest
+
+__all__ = ["AudioChunk", "Engine", "EngineFactory", "EngineOptions"]
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """Audio for one piece of text, as float32 mono PCM in [-1, 1]."""
+
+    samples: FloatArray
+    """Mono samples, float32 in [-1, 1]."""
+
+    sample_rate: int
+    """Samples per second."""
+
+    text: str = ""
+    """The text this chunk speaks (one sentence, or a piece of a long one)."""
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the chunk in seconds."""
+        return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How an engine should run on this host."""
+
+    threads: int = 1
+    """Intra-op threads per synthesis (onnxruntime ``intra_op_num_threads``)."""
+
+    memory_arena: bool = False
+    """Keep onnxruntime's CPU memory arena; off keeps RSS flat under bursts."""
+
+    overrides: dict[str, float] = field(default_factory=dict)
+    """Inference settings that override the bundle's (e.g. ``noise_scale``)."""
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """One loaded model that turns text into audio; pure compute, thread-safe."""
+
+    sample_rate: int
+    """Native sample rate of the audio it returns."""
+
+    voices: tuple[str, ...]
+    """Voice names it accepts; the first is the default."""
+
+    supports_prompt_audio: bool
+    """Whether it can clone a voice from reference audio."""
+
+    def stream(self, text: str, voice: str, speed: float) -> Iterator[AudioChunk]:
+        """Yield audio piece by piece (a sentence, or part of a long one), in order."""
+        ...
+
+    def synthesize(self, text: str, voice: str, speed: float) -> AudioChunk:
+        """Return all the audio for ``text`` at once."""
+        ...
+
+
+class EngineFactory(Protocol):
+    """What an entry point in group ``ttsops.engines`` resolves to."""
+
+    def __call__(self, bundle_dir: Path, manifest: Manifest, options: EngineOptions) -> Engine:
+        """Load the bundle's model files."""
+        ...

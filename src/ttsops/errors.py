@@ -1,0 +1,175 @@
+"""Every error a user can hit, in one tree.
+
+Each message says what was wrong, the value involved, and what to do. The CLI maps
+any ``TtsopsError`` to exit code 1; the HTTP server maps it to its ``http_status``
+with a JSON body ``{"error": {"type", "code", "message"}}``.
+
+::
+
+    TtsopsError
+    ├── ConfigError                  settings file or environment is invalid
+    ├── BundleError                  a bundle directory is not usable
+    │   ├── ManifestError            bundle.toml missing, unparsable or invalid
+    │   └── DigestMismatchError      a file's sha256 differs from the manifest
+    ├── EngineError                  turning text into audio failed
+    │   ├── EngineNotFoundError      no engine registered under that name
+    │   ├── EngineLoadError          the model files could not be loaded
+    │   └── SynthesisError           the model failed on an input
+    ├── RequestError                 a client sent something we cannot serve (4xx)
+    │   ├── InvalidInputError        empty text, bad speed, unknown voice/format (400)
+    │   └── InputTooLongError        text over the configured limit (413)
+    ├── OverloadedError              queue full or draining: retry later (503)
+    ├── RequestTimeoutError          synthesis took longer than the request timeout (504)
+    ├── RegistryError                artifact store or ledger refused an operation
+    ├── GateError                    the quality gate could not reach a verdict
+    ├── RolloutError                 a deployment step failed
+    └── BatchError                   a batch could not run
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BatchError",
+    "BundleError",
+    "ConfigError",
+    "DigestMismatchError",
+    "EngineError",
+    "EngineLoadError",
+    "EngineNotFoundError",
+    "GateError",
+    "InputTooLongError",
+    "InvalidInputError",
+    "ManifestError",
+    "OverloadedError",
+    "RegistryError",
+    "RequestError",
+    "RequestTimeoutError",
+    "RolloutError",
+    "SynthesisError",
+    "TtsopsError",
+]
+
+
+class TtsopsError(Exception):
+    """Base of every error ttsops raises on purpose."""
+
+    http_status: int = 500
+    """Status the HTTP server answers with when this error reaches it."""
+
+    code: str = "ttsops_error"
+    """Stable machine-readable name, used in JSON error bodies."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(TtsopsError):
+    """Settings file or environment variable is invalid."""
+
+    code = "config_error"
+
+
+class BundleError(TtsopsError):
+    """A bundle directory is not usable."""
+
+    code = "bundle_error"
+
+
+class ManifestError(BundleError):
+    """bundle.toml is missing, unparsable or invalid."""
+
+    code = "manifest_error"
+
+
+class DigestMismatchError(BundleError):
+    """A file's sha256 differs from what the manifest records."""
+
+    code = "digest_mismatch"
+
+
+class EngineError(TtsopsError):
+    """Turning text into audio failed."""
+
+    code = "engine_error"
+
+
+class EngineNotFoundError(EngineError):
+    """No engine is registered under the requested name."""
+
+    code = "engine_not_found"
+
+
+class EngineLoadError(EngineError):
+    """The model files could not be loaded."""
+
+    code = "engine_load_error"
+
+
+class SynthesisError(EngineError):
+    """The model failed on an input."""
+
+    code = "synthesis_error"
+
+
+class RequestError(TtsopsError):
+    """A client sent something the server cannot serve."""
+
+    http_status = 400
+    code = "invalid_request"
+
+
+class InvalidInputError(RequestError):
+    """Empty text, speed out of range, unknown voice or format."""
+
+    http_status = 400
+    code = "invalid_input"
+
+
+class InputTooLongError(RequestError):
+    """Text is longer than the configured limit."""
+
+    http_status = 413
+    code = "input_too_long"
+
+
+class OverloadedError(TtsopsError):
+    """The inference queue is full or the server is draining; retry later."""
+
+    http_status = 503
+    code = "overloaded"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RequestTimeoutError(TtsopsError):
+    """Synthesis took longer than the per-request timeout."""
+
+    http_status = 504
+    code = "timeout"
+
+
+class RegistryError(TtsopsError):
+    """The artifact store or the ledger refused an operation."""
+
+    code = "registry_error"
+
+
+class GateError(TtsopsError):
+    """The quality gate could not reach a verdict."""
+
+    code = "gate_error"
+
+
+class RolloutError(TtsopsError):
+    """A deployment step failed."""
+
+    code = "rollout_error"
+
+
+class BatchError(TtsopsError):
+    """A batch could not run."""
+
+    code = "batch_error"

@@ -1,0 +1,127 @@
+"""Settings: the one place that reads ``ttsops.toml`` and ``TTSOPS_*`` environment variables.
+
+Precedence, highest first: environment variables, the config file, defaults. The config
+file is ``$TTSOPS_CONFIG`` if set, else ``./ttsops.toml`` if present.
+
+Environment variables:
+``TTSOPS_CONFIG`` (path of ttsops.toml), ``TTSOPS_HOME`` (state dir, default ``~/.ttsops``),
+``TTSOPS_STORE_URL`` (artifact store, default ``file://$TTSOPS_HOME/store``),
+``TTSOPS_LEDGER_URL`` (SQLAlchemy URL, default ``sqlite:///$TTSOPS_HOME/ledger.db``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ttsops.errors import ConfigError
+
+__all__ = ["ServerSettings", "Settings", "load_settings"]
+
+
+class ServerSettings(BaseModel):
+    """Limits of one ``ttsops serve`` replica (section ``[server]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_input_chars: int = Field(default=5000, ge=1)
+    """Longest accepted ``input`` in characters; longer gets 413."""
+
+    workers: int | None = Field(default=None, ge=1)
+    """Syntheses run at once; default is the number of CPU cores."""
+
+    threads: int = Field(default=1, ge=1)
+    """onnxruntime intra-op threads per synthesis."""
+
+    queue_size: int = Field(default=16, ge=0)
+    """Requests that may wait for a worker; beyond that, 503 with Retry-After."""
+
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    """Longest one synthesis may take before it is abandoned with 504."""
+
+    drain_timeout_s: float = Field(default=30.0, ge=0)
+    """After SIGTERM, how long requests in flight may take before the process exits anyway."""
+
+    max_audio_seconds: float = Field(default=1800.0, gt=0)
+    """Most audio one request may produce."""
+
+
+class Settings(BaseModel):
+    """Everything ttsops reads from its config file and environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    home: Path = Field(default_factory=lambda: Path("~/.ttsops").expanduser())
+    """State dir: artifact store, ledger, caches, agent state."""
+
+    store_url: str | None = None
+    """Artifact store URL (``file://…`` or ``s3://…``); default under ``home``."""
+
+    ledger_url: str | None = None
+    """SQLAlchemy URL of the ledger; default a SQLite file under ``home``."""
+
+    s3_endpoint_url: str | None = None
+    """Endpoint of an S3-compatible store (MinIO); also read from ``AWS_ENDPOINT_URL``."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    """Limits of ``ttsops serve``."""
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The artifact store URL, defaulted under ``home``."""
+        return self.store_url or (self.home / "store").resolve().as_uri()
+
+    @property
+    def resolved_ledger_url(self) -> str:
+        """The ledger's SQLAlchemy URL, defaulted to SQLite under ``home``."""
+        return self.ledger_url or f"sqlite:///{(self.home / 'ledger.db').resolve()}"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where fetched bundles are materialised."""
+        return self.home / "cache"
+
+
+_ENV_KEYS = {
+    "TTSOPS_HOME": "home",
+    "TTSOPS_STORE_URL": "store_url",
+    "TTSOPS_LEDGER_URL": "ledger_url",
+    "AWS_ENDPOINT_URL": "s3_endpoint_url",
+}
+
+
+def load_settings(
+    config_path: Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read settings from the config file and the environment."""
+    env = os.environ if env is None else env
+    path = config_path or (Path(env["TTSOPS_CONFIG"]) if env.get("TTSOPS_CONFIG") else None)
+    if path is None and Path("ttsops.toml").is_file():
+        path = Path("ttsops.toml")
+    data: dict[str, object] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(
+                f"config file {path} does not exist; create it or unset TTSOPS_CONFIG"
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for key, field in _ENV_KEYS.items():
+        if env.get(key):
+            data[field] = env[key]
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        where = f"config file {path}" if path else "environment"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{where} is invalid: {problems}") from None
+    settings.home = settings.home.expanduser()
+    return settings
