@@ -8,7 +8,7 @@ UV := $(PYTHON) -m uv
 DEMO_DIR ?= .demo
 PORT ?= 6006
 
-.PHONY: help setup test lint typecheck unit integration e2e demo bench clean
+.PHONY: help setup system-deps test lint typecheck unit integration e2e demo bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,7 +36,10 @@ integration: setup ## real server, real voice, real SQLite
 e2e: setup ## the CLI as subprocesses
 	$(VENV)/bin/pytest tests/e2e
 
-test: lint typecheck ## everything CI runs: lint, types, unit, integration, e2e
+system-deps: ## Debian packages the tests need (installed when missing and root)
+	@bash scripts/system-deps.sh
+
+test: system-deps lint typecheck ## everything CI runs: lint, types, unit, integration, e2e
 	$(VENV)/bin/pytest tests/unit tests/integration tests/e2e
 
 demo: setup ## make the default bundle and serve it on 127.0.0.1:$(PORT)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages the tests and demo need. Installs only what is missing, and only as root;
+# otherwise says what to install. Idempotent, safe to run on every `make test`.
+set -euo pipefail
+need=()
+# PostgreSQL server binaries (initdb, pg_ctl) for the ledger tests on a real PostgreSQL.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  echo "installing: ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null; }
+else
+  echo "warning: missing Debian packages: ${need[*]} (install them: sudo apt-get install -y ${need[*]}); tests that need them are skipped" >&2
+fi

@@ -1,0 +1,5 @@
+"""``python -m ttsops``: the same as the ``ttsops`` command."""
+
+from ttsops.cli import main
+
+main()

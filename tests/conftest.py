@@ -1,0 +1,41 @@
+"""Session-wide fixtures: the real joe voice is bundled and loaded once per test run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ttsops.bundle import Manifest, make_default_bundle
+from ttsops.engines import Engine, EngineOptions, load_engine
+from ttsops.testing import ServerProcess
+
+
+@pytest.fixture(scope="session")
+def joe_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default bundle joe v1.0.0, made once; tests must not modify it (copy it first)."""
+    out = tmp_path_factory.mktemp("bundles") / "joe"
+    make_default_bundle(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def joe_manifest(joe_bundle: Path) -> Manifest:
+    """The manifest of the default bundle."""
+    from ttsops.bundle import load_manifest
+
+    return load_manifest(joe_bundle)
+
+
+@pytest.fixture(scope="session")
+def joe_engine(joe_bundle: Path, joe_manifest: Manifest) -> Engine:
+    """The joe voice loaded in this process, once."""
+    return load_engine(joe_bundle, joe_manifest, EngineOptions(threads=1))
+
+
+@pytest.fixture(scope="session")
+def joe_server(joe_bundle: Path) -> Iterator[ServerProcess]:
+    """A real `ttsops serve` of joe on a loopback port, shared by read-only tests."""
+    with ServerProcess(joe_bundle) as server:
+        yield server
