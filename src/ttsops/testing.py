@@ -8,13 +8,50 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import httpx
+import numpy as np
 
-__all__ = ["ServerProcess"]
+from ttsops.engines.base import AudioChunk
+from ttsops.engines.text import split_text
+
+__all__ = ["ScriptedEngine", "ServerProcess"]
+
+
+class ScriptedEngine:
+    """A fake at the Engine seam for pool tests: a tone per piece, with scripted delays.
+
+    Real-voice behaviour is tested against the real Piper engine; this one exists to drive
+    the pool's admission, cancellation and limits deterministically and fast.
+    """
+
+    supports_prompt_audio = False
+
+    def __init__(
+        self, piece_s: float = 0.01, seconds_per_char: float = 0.06, sample_rate: int = 16000
+    ) -> None:
+        self.piece_s = piece_s
+        self.seconds_per_char = seconds_per_char
+        self.sample_rate = sample_rate
+        self.voices: tuple[str, ...] = ("tone",)
+        self.pieces_done = 0
+
+    def stream(self, text: str, voice: str, speed: float) -> Iterator[AudioChunk]:
+        """One sine tone per piece of text, after ``piece_s`` of pretend work."""
+        for piece in split_text(text):
+            time.sleep(self.piece_s)
+            n = int(len(piece) * self.seconds_per_char / speed * self.sample_rate)
+            tone = 0.3 * np.sin(np.arange(n, dtype=np.float32) * 0.06)
+            self.pieces_done += 1
+            yield AudioChunk(tone.astype(np.float32), self.sample_rate, piece)
+
+    def synthesize(self, text: str, voice: str, speed: float) -> AudioChunk:
+        """All pieces joined."""
+        parts = [c.samples for c in self.stream(text, voice, speed)]
+        return AudioChunk(np.concatenate(parts), self.sample_rate, text)
 
 
 class ServerProcess:

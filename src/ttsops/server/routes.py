@@ -1,0 +1,223 @@
+"""HTTP routes: the speech API, models, health, readiness, version and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+
+from ttsops.engines.base import AudioChunk
+from ttsops.errors import InputTooLongError, InvalidInputError
+from ttsops.server.audio import MEDIA_TYPES, StreamEncoder
+from ttsops.server.pool import Job, PoolState
+from ttsops.server.replica import Replica
+from ttsops.server.schemas import ErrorBody, SpeechRequest, VersionInfo
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid request (the message says what to fix)."},
+    413: {"model": ErrorBody, "description": "Input longer than the server's limit."},
+    503: {"model": ErrorBody, "description": "Queue full or draining; see Retry-After."},
+    504: {"model": ErrorBody, "description": "Synthesis took longer than the request timeout."},
+}
+
+
+def _replica(request: Request) -> Replica:
+    replica: Replica = request.app.state.replica
+    return replica
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing more than ``limit`` bytes without holding them."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InputTooLongError(
+                f"request body is over {limit} bytes; send at most the input character limit"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_speech(body: bytes) -> SpeechRequest:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"request body is not valid UTF-8 (bad byte at offset {exc.start}); encode it as UTF-8"
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"request body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInputError("request body must be a JSON object with at least 'input'")
+    try:
+        return SpeechRequest.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise InvalidInputError(f"invalid request: {problems}") from None
+
+
+async def _first_chunk(
+    stream: AsyncGenerator[AudioChunk, None], request: Request, job: Job
+) -> AudioChunk | None:
+    """Wait for the first piece while watching for the client leaving."""
+
+    async def watch() -> None:
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                job.cancel.set()
+                return
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await anext(stream, None)
+    finally:
+        watcher.cancel()
+
+
+@router.post(
+    "/v1/audio/speech",
+    summary="Generate audio from text (OpenAI-compatible)",
+    responses={
+        200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "Audio bytes."},
+        **_ERRORS,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SpeechRequest.model_json_schema()}},
+        }
+    },
+)
+async def speech(request: Request) -> Response:
+    """Synthesize ``input``; audio is sent piece by piece as it is made."""
+    replica = _replica(request)
+    started = time.monotonic()
+    body = await _read_body(request, replica.settings.max_input_chars * 8 + 65536)
+    req = _parse_speech(body)
+    replica.check_model(req.model)
+    spoken = replica.check_input(req.input, req.voice)
+    job = replica.pool.admit(spoken.text, spoken.voice, req.speed)
+    stream = replica.pool.run(job)
+    try:
+        first = await _first_chunk(stream, request, job)
+    except BaseException:
+        await stream.aclose()
+        raise
+    replica.metrics.first_audio.observe(time.monotonic() - started)
+    encoder = StreamEncoder(req.response_format, replica.manifest.sample_rate, req.sample_rate)
+    chunks = _audio_bytes(replica, job, first, stream, encoder, len(spoken.text))
+    headers = {"X-TTSOps-Sample-Rate": str(encoder.rate)}
+    if req.stream_format == "sse":
+        return StreamingResponse(_sse(chunks), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(chunks, media_type=MEDIA_TYPES[req.response_format], headers=headers)
+
+
+async def _audio_bytes(
+    replica: Replica,
+    job: Job,
+    first: AudioChunk | None,
+    stream: AsyncGenerator[AudioChunk, None],
+    encoder: StreamEncoder,
+    chars: int,
+) -> AsyncIterator[bytes]:
+    """Encode pieces as they come; record audio and RTF once the request completes."""
+    finished = False
+    try:
+        if first is not None:
+            yield encoder.encode(first.samples)
+            async for chunk in stream:
+                data = encoder.encode(chunk.samples)
+                if data:
+                    yield data
+        yield encoder.finish()
+        finished = True
+    finally:
+        await stream.aclose()
+        if finished:
+            replica.metrics.audio_seconds.inc(job.audio_s)
+            replica.metrics.input_chars.inc(chars)
+            if job.started is not None and job.audio_s > 0:
+                replica.metrics.rtf.observe((time.monotonic() - job.started) / job.audio_s)
+        else:
+            replica.metrics.cancelled.inc()
+
+
+async def _sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """Server-sent events: ``speech.audio.delta`` with base64 audio, then ``speech.audio.done``."""
+    total = 0
+    async for data in chunks:
+        if data:
+            total += len(data)
+            event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()}
+            yield f"data: {json.dumps(event)}\n\n"
+    done = {"type": "speech.audio.done", "usage": {"audio_bytes": total}}
+    yield f"data: {json.dumps(done)}\n\n"
+
+
+@router.get("/v1/models", summary="The model this server serves")
+async def models(request: Request) -> dict[str, Any]:
+    """List the served model (OpenAI's list format)."""
+    m = _replica(request).manifest
+    created = int(m.created_at.timestamp())
+    return {
+        "object": "list",
+        "data": [
+            {"id": m.name, "object": "model", "created": created, "owned_by": "ttsops"},
+            {"id": m.ref, "object": "model", "created": created, "owned_by": "ttsops"},
+        ],
+    }
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    """Always 200 while the process runs."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: 200 only after a real synthesis succeeded",
+    responses={503: {"description": "Loading, failed or draining."}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    """200 when the replica serves; 503 while loading, draining, or if the model failed."""
+    pool = _replica(request).pool
+    body = {"status": pool.state.value, "reason": pool.reason}
+    if pool.state is PoolState.READY:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+
+@router.get("/version", summary="Exactly which model this replica serves")
+async def version(request: Request) -> VersionInfo:
+    """Bundle name, version, digest, git sha and the ttsops version."""
+    return _replica(request).version_info()
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return Response(_replica(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)

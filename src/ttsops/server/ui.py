@@ -1,0 +1,74 @@
+"""The web UI at ``/ui`` (Gradio): text, voice, speed, format → a player, and the live version."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from ttsops.errors import TtsopsError
+from ttsops.server.audio import AudioFormat, encode_audio
+from ttsops.server.replica import Replica
+
+__all__ = ["UI_FORMATS", "mount_ui", "speak"]
+
+UI_FORMATS: tuple[AudioFormat, ...] = ("wav", "mp3", "flac", "opus")
+"""Formats a browser can play; aac and raw pcm are API-only."""
+
+
+async def speak(
+    replica: Replica, text: str, voice: str, speed: float, fmt: AudioFormat, out_dir: Path
+) -> Path:
+    """Synthesize through the replica's pool (same limits as the API) into a file to play."""
+    import numpy as np
+
+    spoken = replica.check_input(text, voice)
+    job = replica.pool.admit(spoken.text, spoken.voice, float(speed))
+    parts = [chunk.samples async for chunk in replica.pool.run(job)]
+    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    data = encode_audio(samples, replica.manifest.sample_rate, fmt)
+    fd, name = tempfile.mkstemp(suffix=f".{'ogg' if fmt == 'opus' else fmt}", dir=out_dir)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return Path(name)
+
+
+def mount_ui(app: FastAPI, replica: Replica) -> None:
+    """Build the Gradio Blocks and mount them on ``app`` at ``/ui``."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    m = replica.manifest
+    out_dir = Path(tempfile.mkdtemp(prefix="ttsops-ui-"))
+
+    async def on_speak(text: str, voice: str, speed: float, fmt: str) -> str:
+        try:
+            path = await speak(replica, text, voice, speed, fmt, out_dir)  # type: ignore[arg-type]
+        except TtsopsError as exc:
+            raise gr.Error(exc.message) from None
+        return str(path)
+
+    with gr.Blocks(title=f"ttsops · {m.ref}", analytics_enabled=False) as blocks:
+        gr.Markdown(
+            f"## ttsops · {m.name}\n"
+            f"Live version **{m.version}** · digest `{m.digest[:12]}` · engine {m.engine} · "
+            f"{m.sample_rate} Hz · git {m.source.git_sha or '—'}"
+        )
+        text = gr.Textbox(
+            label="Text",
+            lines=4,
+            max_length=replica.settings.max_input_chars,
+            value="ttsops makes a voice release as boring as pushing a git tag.",
+        )
+        with gr.Row():
+            voice = gr.Dropdown(list(m.voices), value=m.voices[0], label="Voice")
+            speed = gr.Slider(0.25, 4.0, value=1.0, step=0.05, label="Speed")
+            fmt = gr.Dropdown(list(UI_FORMATS), value="wav", label="Format")
+        button = gr.Button("Speak", variant="primary")
+        player = gr.Audio(label="Audio", type="filepath", interactive=False)
+        button.click(on_speak, inputs=[text, voice, speed, fmt], outputs=player)
+    kwargs: dict[str, Any] = {"path": "/ui", "allowed_paths": [str(out_dir)]}
+    gr.mount_gradio_app(app, blocks, **kwargs)
