@@ -1,0 +1,320 @@
+"""The two ways a batch makes audio: a running ttsops service over HTTP, or a bundle in-process.
+
+Both answer ``synthesize(task, voice)`` with the encoded bytes and what made them, or raise
+``TaskError``; a ``retryable`` one (503, 502, 429, 504, timeouts, connection errors) is
+worth trying again, any other is the task's final answer.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from ttsops.batch.tasks import Task
+from ttsops.errors import BatchError, TtsopsError
+
+__all__ = [
+    "Audio",
+    "Backend",
+    "BackendInfo",
+    "BundleBackend",
+    "HttpBackend",
+    "TaskError",
+    "probe_audio",
+]
+
+_RETRY_STATUS = {429, 502, 503, 504}
+
+
+class TaskError(Exception):
+    """One task could not be made; ``retryable`` says whether trying again may help."""
+
+    def __init__(
+        self, message: str, code: str, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.attempts = 1
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What the batch needs to know about the model it talks to."""
+
+    where: str
+    """The server URL or the bundle directory, for messages."""
+
+    model: str
+    """Model name sent as ``model`` in requests (the bundle name)."""
+
+    version: str
+    """``name@version`` of the model."""
+
+    workers: int
+    """Syntheses the backend runs at once (the server's inference pool size)."""
+
+    queue_size: int
+    """Requests the server lets wait for a worker before answering 503."""
+
+    sample_rate: int
+    """The model's native sample rate."""
+
+    voices: tuple[str, ...]
+    """Voices it accepts; the first is the default."""
+
+    supports_prompt_audio: bool = False
+    """Whether it can clone a voice from ``prompt_audio``."""
+
+
+@dataclass(frozen=True)
+class Audio:
+    """One task's encoded audio and where it came from."""
+
+    data: bytes
+    """The file's bytes."""
+
+    duration_s: float
+    """Length of the audio in seconds."""
+
+    sample_rate: int
+    """Sample rate of the file."""
+
+    model_version: str | None
+    """``name@version`` that made it."""
+
+    model_digest: str | None
+    """That model's bundle digest."""
+
+    latency_s: float
+    """Seconds from request to having the bytes."""
+
+
+class Backend(Protocol):
+    """Something that turns a task into encoded audio."""
+
+    def info(self) -> BackendInfo:
+        """Describe the model; raise ``BatchError`` if it cannot be reached."""
+        ...
+
+    def synthesize(self, task: Task, voice: str) -> Audio:
+        """Make one task's audio or raise ``TaskError``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections or the model."""
+        ...
+
+
+class HttpBackend:
+    """A ttsops service (a replica or the router) over its OpenAI-compatible speech API."""
+
+    def __init__(self, url: str, timeout_s: float = 300.0) -> None:
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.url,
+            timeout=httpx.Timeout(timeout_s, connect=10.0),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+        )
+        self._timeout_s = timeout_s
+        self._info: BackendInfo | None = None
+
+    def info(self) -> BackendInfo:
+        """``GET /version``, or a ``BatchError`` that names the URL."""
+        try:
+            response = self._client.get("/version", timeout=10.0)
+        except httpx.HTTPError as exc:
+            raise BatchError(
+                f"cannot reach the ttsops service at {self.url} ({_reason(exc)}); start one "
+                "with `ttsops serve --bundle DIR`, pass --server URL, or use --bundle DIR to "
+                "synthesize in-process"
+            ) from None
+        if response.status_code != 200:
+            raise BatchError(
+                f"{self.url}/version answered {response.status_code}, not 200; is this a "
+                "ttsops service? Pass --server with the URL of `ttsops serve` or the router"
+            )
+        try:
+            data: dict[str, Any] = response.json()
+            voices = tuple(str(v) for v in data["voices"])
+            self._info = BackendInfo(
+                where=self.url,
+                model=str(data["name"]),
+                version=f"{data['name']}@{data['version']}",
+                workers=int(data.get("workers") or 1),
+                queue_size=int(data.get("queue_size") or 0),
+                sample_rate=int(data["sample_rate"]),
+                voices=voices,
+                supports_prompt_audio=bool(data.get("supports_prompt_audio", False)),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BatchError(
+                f"{self.url}/version is not a ttsops version document ({exc!r}); pass --server "
+                "with the URL of `ttsops serve` or the router"
+            ) from None
+        return self._info
+
+    def synthesize(self, task: Task, voice: str) -> Audio:
+        """``POST /v1/audio/speech`` once; map failures to ``TaskError``."""
+        info = self._info or self.info()
+        body: dict[str, Any] = {
+            "model": info.model,
+            "input": task.input_text,
+            "voice": voice,
+            "response_format": task.response_format,
+            "speed": task.speed,
+        }
+        if task.sample_rate is not None:
+            body["sample_rate"] = task.sample_rate
+        if task.prompt_audio is not None:
+            body["prompt_audio"] = task.prompt_audio
+        start = time.monotonic()
+        try:
+            response = self._client.post("/v1/audio/speech", json=body)
+        except httpx.TimeoutException:
+            raise TaskError(
+                f"no answer from {self.url} within {self._timeout_s:g}s; raise --timeout for "
+                "long texts",
+                "timeout",
+                retryable=True,
+            ) from None
+        except httpx.TransportError as exc:
+            raise TaskError(
+                f"connection to {self.url} failed ({_reason(exc)})", "connection", retryable=True
+            ) from None
+        latency = time.monotonic() - start
+        if response.status_code != 200:
+            raise _http_error(response)
+        rate_hint = task.sample_rate or info.sample_rate
+        duration, rate = probe_audio(response.content, task.response_format, rate_hint)
+        return Audio(
+            data=response.content,
+            duration_s=duration,
+            sample_rate=rate,
+            model_version=response.headers.get("X-TTSOps-Version"),
+            model_digest=response.headers.get("X-TTSOps-Digest"),
+            latency_s=latency,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.removeprefix("[Errno 111] ")
+
+
+def _http_error(response: httpx.Response) -> TaskError:
+    status = response.status_code
+    code, message = f"http_{status}", response.text[:300] or response.reason_phrase
+    try:
+        error = response.json()["error"]
+        code, message = str(error.get("code", code)), str(error.get("message", message))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    retry_after = None
+    if status in _RETRY_STATUS:
+        try:
+            retry_after = float(response.headers.get("Retry-After", ""))
+        except ValueError:
+            retry_after = None
+    return TaskError(
+        f"server answered {status}: {message}",
+        code,
+        retryable=status in _RETRY_STATUS,
+        retry_after=retry_after,
+    )
+
+
+def probe_audio(data: bytes, fmt: str, pcm_rate: int) -> tuple[float, int]:
+    """(duration in seconds, sample rate) of encoded audio; raw pcm uses ``pcm_rate``."""
+    if not data:
+        raise TaskError("the server returned no audio (an empty body)", "empty_audio")
+    if fmt == "pcm":
+        return len(data) / 2 / pcm_rate, pcm_rate
+    try:
+        if fmt == "wav":
+            import soundfile
+
+            info = soundfile.info(io.BytesIO(data))
+            return info.frames / info.samplerate, int(info.samplerate)
+        import av
+
+        # Stream headers may lack a length (mp3 without Xing, streamed flac): decode and count.
+        with av.open(io.BytesIO(data), mode="r") as container:
+            stream = container.streams.audio[0]
+            frames = sum(int(frame.samples) for frame in container.decode(stream))
+            rate = int(stream.rate or stream.codec_context.sample_rate)
+    except Exception as exc:  # noqa: BLE001 - decoders raise many untyped errors
+        raise TaskError(
+            f"the server returned {len(data)} bytes that are not valid {fmt} audio ({exc})",
+            "bad_audio",
+        ) from None
+    return frames / rate, rate
+
+
+class BundleBackend:
+    """A bundle loaded in this process: no server, the same encoders the server uses."""
+
+    def __init__(self, bundle_dir: Path) -> None:
+        from ttsops.bundle import verify_bundle
+        from ttsops.engines import EngineOptions, load_engine
+
+        self.bundle_dir = bundle_dir
+        self._manifest = verify_bundle(bundle_dir)
+        self._engine = load_engine(bundle_dir, self._manifest, EngineOptions(threads=1))
+
+    def info(self) -> BackendInfo:
+        """Describe the loaded model; workers default to the CPU count."""
+        return BackendInfo(
+            where=str(self.bundle_dir),
+            model=self._manifest.name,
+            version=self._manifest.ref,
+            workers=os.cpu_count() or 1,
+            queue_size=0,
+            sample_rate=self._engine.sample_rate,
+            voices=self._engine.voices,
+            supports_prompt_audio=self._engine.supports_prompt_audio,
+        )
+
+    def synthesize(self, task: Task, voice: str) -> Audio:
+        """Synthesize and encode in this thread; engine errors become ``TaskError``."""
+        from ttsops.engines.text import clean_text
+        from ttsops.server.audio import encode_audio, output_rate
+
+        if task.prompt_audio is not None:
+            raise TaskError(
+                "the in-process backend cannot pass prompt_audio to the engine; serve the "
+                "bundle with `ttsops serve` and use --server",
+                "prompt_audio_unsupported",
+            )
+        start = time.monotonic()
+        try:
+            chunk = self._engine.synthesize(clean_text(task.input_text), voice, task.speed)
+            rate = self._engine.sample_rate
+            data = encode_audio(chunk.samples, rate, task.response_format, task.sample_rate)
+        except TtsopsError as exc:
+            raise TaskError(exc.message, exc.code) from None
+        except Exception as exc:  # noqa: BLE001 - an engine bug must fail one task, not the batch
+            raise TaskError(f"{type(exc).__name__}: {exc}", "synthesis_error") from None
+        return Audio(
+            data=data,
+            duration_s=chunk.duration_s,
+            sample_rate=output_rate(task.response_format, task.sample_rate or rate),
+            model_version=self._manifest.ref,
+            model_digest=self._manifest.digest,
+            latency_s=time.monotonic() - start,
+        )
+
+    def close(self) -> None:
+        """Nothing to release (the model goes with the process)."""
