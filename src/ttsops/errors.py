@@ -21,6 +21,13 @@ with a JSON body ``{"error": {"type", "code", "message"}}``.
     ├── OverloadedError              queue full or draining: retry later (503)
     ├── RequestTimeoutError          synthesis took longer than the request timeout (504)
     ├── RegistryError                artifact store or ledger refused an operation
+    │   ├── InvalidVersionError      a version is not a semantic version (400)
+    │   ├── VersionNotFoundError     no such version in the ledger (404)
+    │   ├── VersionConflictError     version already registered with another digest (409)
+    │   ├── LedgerUnavailableError   the ledger database cannot be reached (503)
+    │   └── StoreError               the artifact store failed a read or write
+    │       ├── StoreUnavailableError    the store URL cannot be reached (503)
+    │       └── CorruptBlobError         a stored blob's sha256 differs from its name
     ├── GateError                    the quality gate could not reach a verdict
     ├── RolloutError                 a deployment step failed
     └── BatchError                   a batch could not run
@@ -32,6 +39,7 @@ __all__ = [
     "BatchError",
     "BundleError",
     "ConfigError",
+    "CorruptBlobError",
     "DigestMismatchError",
     "EngineError",
     "EngineLoadError",
@@ -39,14 +47,20 @@ __all__ = [
     "GateError",
     "InputTooLongError",
     "InvalidInputError",
+    "InvalidVersionError",
+    "LedgerUnavailableError",
     "ManifestError",
     "OverloadedError",
     "RegistryError",
     "RequestError",
     "RequestTimeoutError",
     "RolloutError",
+    "StoreError",
+    "StoreUnavailableError",
     "SynthesisError",
     "TtsopsError",
+    "VersionConflictError",
+    "VersionNotFoundError",
 ]
 
 
@@ -155,6 +169,53 @@ class RegistryError(TtsopsError):
     """The artifact store or the ledger refused an operation."""
 
     code = "registry_error"
+
+
+class InvalidVersionError(RegistryError):
+    """A version string is not a semantic version."""
+
+    http_status = 400
+    code = "invalid_version"
+
+
+class VersionNotFoundError(RegistryError):
+    """The ledger has no such version."""
+
+    http_status = 404
+    code = "version_not_found"
+
+
+class VersionConflictError(RegistryError):
+    """The version is already registered with a different digest; versions are immutable."""
+
+    http_status = 409
+    code = "version_conflict"
+
+
+class LedgerUnavailableError(RegistryError):
+    """The ledger database cannot be reached or opened."""
+
+    http_status = 503
+    code = "ledger_unavailable"
+
+
+class StoreError(RegistryError):
+    """The artifact store failed a read or a write."""
+
+    code = "store_error"
+
+
+class StoreUnavailableError(StoreError):
+    """The artifact store URL cannot be reached or opened."""
+
+    http_status = 503
+    code = "store_unavailable"
+
+
+class CorruptBlobError(StoreError):
+    """A stored blob's sha256 differs from the digest it is stored under."""
+
+    code = "corrupt_blob"
 
 
 class GateError(TtsopsError):

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ttsops import __version__
-from ttsops.cli import batch, bundle, serve
+from ttsops.cli import batch, bundle, registry, serve
 from ttsops.errors import TtsopsError
 
 __all__ = ["app", "main"]
@@ -24,6 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(bundle.app, name="bundle")
+registry.register_commands(app)
 app.command("batch")(batch.batch)
 app.command("serve")(serve.serve)
 

@@ -11,18 +11,22 @@ from typing import Any
 from rich.console import Console  # noqa: TID251 - this is rich's one door
 from rich.progress import (  # noqa: TID251
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 from rich.table import Table  # noqa: TID251
 
 __all__ = [
+    "byte_progress",
     "console",
     "err_console",
     "error",
+    "fields",
     "info",
     "print_json",
     "progress",
@@ -79,6 +83,33 @@ def progress(transient: bool = False) -> Iterator[Progress]:
         MofNCompleteColumn(),
         TextColumn("{task.fields[extra]}"),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=transient,
+    ) as bar:
+        yield bar
+
+
+def fields(title: str | None, rows: Sequence[tuple[str, Any]]) -> None:
+    """Print ``name: value`` pairs as a two-column table without a header."""
+    tbl = Table(
+        title=title, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0)
+    )
+    tbl.add_column(style="bold")
+    tbl.add_column()
+    for name, value in rows:
+        tbl.add_row(name, "" if value is None else str(value))
+    console.print(tbl)
+
+
+@contextmanager
+def byte_progress(transient: bool = True) -> Iterator[Progress]:
+    """A progress display for file transfers: bar, bytes done/total, speed, ETA (on stderr)."""
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=err_console,
         transient=transient,

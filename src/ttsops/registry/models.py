@@ -1,0 +1,121 @@
+"""The ledger's tables as SQLAlchemy 2 typed models (SQLite and PostgreSQL alike).
+
+Schema changes go through an Alembic revision in ``migrations/versions``; these models
+and the newest revision must describe the same tables (a test compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "DeploymentRow", "EventRow", "GateReportRow", "UTCDateTime", "VersionRow"]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and read back timezone-aware, on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert to naive UTC before it reaches the database."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("ledger timestamps must be timezone-aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Attach UTC to what the database returns."""
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the ledger's tables."""
+
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}  # noqa: RUF012 - SQLAlchemy reads it as a class attribute
+
+
+class VersionRow(Base):
+    """A registered, immutable version: its digest, manifest and provenance."""
+
+    __tablename__ = "versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    manifest: Mapped[dict[str, Any]]
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    git_sha: Mapped[str | None] = mapped_column(String(64))
+    trigger: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(16))
+    parent: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    collected_at: Mapped[datetime | None]
+
+
+class GateReportRow(Base):
+    """One quality-gate verdict on a version, with its summary."""
+
+    __tablename__ = "gate_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(ForeignKey("versions.version"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    baseline: Mapped[str | None] = mapped_column(String(128))
+    summary: Mapped[dict[str, Any]]
+    report_uri: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class DeploymentRow(Base):
+    """One attempt to make a version live, with its current state."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (Index("ix_deployments_state_finished", "state", "finished_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(ForeignKey("versions.version"), index=True)
+    strategy: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class EventRow(Base):
+    """One line of the append-only audit log (the database refuses UPDATE and DELETE)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    version: Mapped[str | None] = mapped_column(String(128), index=True)
+    deployment_id: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]]
