@@ -28,7 +28,6 @@ from ttsops.registry.records import (
     EventKind,
     EventRecord,
     GateReportRecord,
-    Stage,
     Verdict,
     VersionRecord,
 )
@@ -111,7 +110,7 @@ class Ledger:
                     select(VersionRow).where(VersionRow.version == manifest.version)
                 )
                 if existing is not None:
-                    return _same_or_conflict(_version(existing), manifest), False
+                    return _same_or_conflict(existing.to_record(), manifest), False
                 size = sum(entry.size for entry in manifest.files.values())
                 row = VersionRow(
                     version=manifest.version,
@@ -142,13 +141,13 @@ class Ledger:
             if found is None:
                 raise
             return _same_or_conflict(found, manifest), False
-        return _version(row), True
+        return row.to_record(), True
 
     def find_version(self, version: str) -> VersionRecord | None:
         """The record of ``version``, or None."""
         with self._tx() as s:
             row = s.scalar(select(VersionRow).where(VersionRow.version == version))
-            return None if row is None else _version(row)
+            return None if row is None else row.to_record()
 
     def get_version(self, version: str) -> VersionRecord:
         """The record of ``version``; ``VersionNotFoundError`` if it is not registered."""
@@ -164,7 +163,7 @@ class Ledger:
         """Every version, newest registration first."""
         with self._tx() as s:
             rows = s.scalars(select(VersionRow).order_by(VersionRow.id.desc()))
-            return [_version(row) for row in rows]
+            return [row.to_record() for row in rows]
 
     def mark_collected(self, version: str, *, freed: int, actor: str | None = None) -> None:
         """Note that ``gc`` deleted the version's blobs (the row and its history stay)."""
@@ -194,7 +193,7 @@ class Ledger:
                     version=version,
                 )
             )
-            return _version(row)
+            return row.to_record()
 
     # -- gate reports ---------------------------------------------------------------------
 
@@ -232,7 +231,7 @@ class Ledger:
                     data={"report_id": row.id, "verdict": outcome.value},
                 )
             )
-            return _gate(row)
+            return row.to_record()
 
     def gate_reports(self, version: str | None = None) -> list[GateReportRecord]:
         """Gate reports, newest first, optionally of one version."""
@@ -240,7 +239,7 @@ class Ledger:
         if version is not None:
             query = query.where(GateReportRow.version == version)
         with self._tx() as s:
-            return [_gate(row) for row in s.scalars(query)]
+            return [row.to_record() for row in s.scalars(query)]
 
     # -- deployments ----------------------------------------------------------------------
 
@@ -281,7 +280,7 @@ class Ledger:
                     data={"strategy": strategy, "reason": reason},
                 )
             )
-            return _deployment(row)
+            return row.to_record()
 
     def update_deployment_state(
         self,
@@ -318,13 +317,13 @@ class Ledger:
                     data={"from": old, "to": new.value, "reason": reason},
                 )
             )
-            return _deployment(row)
+            return row.to_record()
 
     def get_deployment(self, deployment_id: int) -> DeploymentRecord | None:
         """One deployment, or None."""
         with self._tx() as s:
             row = s.get(DeploymentRow, deployment_id)
-            return None if row is None else _deployment(row)
+            return None if row is None else row.to_record()
 
     def list_deployments(
         self, *, version: str | None = None, limit: int | None = None
@@ -334,7 +333,7 @@ class Ledger:
         if version is not None:
             query = query.where(DeploymentRow.version == version)
         with self._tx() as s:
-            return [_deployment(row) for row in s.scalars(query)]
+            return [row.to_record() for row in s.scalars(query)]
 
     def _live_versions(self, limit: int) -> list[str]:
         """Versions of ``live`` deployments, most recently promoted first, without repeats."""
@@ -379,7 +378,7 @@ class Ledger:
             row = _event(kind, message, actor, version, deployment_id, data)
             s.add(row)
             s.flush()
-            return _event_record(row)
+            return row.to_record()
 
     def list_events(
         self,
@@ -395,7 +394,7 @@ class Ledger:
         if deployment_id is not None:
             query = query.where(EventRow.deployment_id == deployment_id)
         with self._tx() as s:
-            return [_event_record(row) for row in s.scalars(query)]
+            return [row.to_record() for row in s.scalars(query)]
 
 
 def _same_or_conflict(existing: VersionRecord, manifest: Manifest) -> VersionRecord:
@@ -441,59 +440,4 @@ def _event(
         version=version,
         deployment_id=deployment_id,
         data=data or {},
-    )
-
-
-def _version(row: VersionRow) -> VersionRecord:
-    return VersionRecord(
-        version=row.version,
-        name=row.name,
-        digest=row.digest,
-        manifest=row.manifest,
-        manifest_sha256=row.manifest_sha256,
-        size=row.size,
-        git_sha=row.git_sha,
-        trigger=row.trigger,
-        stage=Stage(row.stage),
-        parent=row.parent,
-        created_at=row.created_at,
-        collected_at=row.collected_at,
-    )
-
-
-def _gate(row: GateReportRow) -> GateReportRecord:
-    return GateReportRecord(
-        id=row.id,
-        version=row.version,
-        verdict=Verdict(row.verdict),
-        baseline=row.baseline,
-        summary=row.summary,
-        report_uri=row.report_uri,
-        created_at=row.created_at,
-    )
-
-
-def _deployment(row: DeploymentRow) -> DeploymentRecord:
-    return DeploymentRecord(
-        id=row.id,
-        version=row.version,
-        strategy=row.strategy,
-        state=DeploymentState(row.state),
-        reason=row.reason,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        finished_at=row.finished_at,
-    )
-
-
-def _event_record(row: EventRow) -> EventRecord:
-    return EventRecord(
-        id=row.id,
-        at=row.at,
-        actor=row.actor,
-        kind=row.kind,
-        message=row.message,
-        version=row.version,
-        deployment_id=row.deployment_id,
-        data=row.data,
     )

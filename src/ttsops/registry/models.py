@@ -23,7 +23,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "DeploymentRow", "EventRow", "GateReportRow", "UTCDateTime", "VersionRow"]
+from ttsops.registry.records import (
+    DeploymentRecord,
+    DeploymentState,
+    EventRecord,
+    GateReportRecord,
+    Stage,
+    Verdict,
+    VersionRecord,
+)
+
+__all__ = [
+    "Base",
+    "DeploymentRow",
+    "EventRow",
+    "GateReportRow",
+    "UTCDateTime",
+    "VersionRow",
+    "utcnow",
+]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -75,6 +93,23 @@ class VersionRow(Base):
     created_at: Mapped[datetime]
     collected_at: Mapped[datetime | None]
 
+    def to_record(self) -> VersionRecord:
+        """The row as a plain record."""
+        return VersionRecord(
+            version=self.version,
+            name=self.name,
+            digest=self.digest,
+            manifest=self.manifest,
+            manifest_sha256=self.manifest_sha256,
+            size=self.size,
+            git_sha=self.git_sha,
+            trigger=self.trigger,
+            stage=Stage(self.stage),
+            parent=self.parent,
+            created_at=self.created_at,
+            collected_at=self.collected_at,
+        )
+
 
 class GateReportRow(Base):
     """One quality-gate verdict on a version, with its summary."""
@@ -88,6 +123,18 @@ class GateReportRow(Base):
     summary: Mapped[dict[str, Any]]
     report_uri: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+    def to_record(self) -> GateReportRecord:
+        """The row as a plain record."""
+        return GateReportRecord(
+            id=self.id,
+            version=self.version,
+            verdict=Verdict(self.verdict),
+            baseline=self.baseline,
+            summary=self.summary,
+            report_uri=self.report_uri,
+            created_at=self.created_at,
+        )
 
 
 class DeploymentRow(Base):
@@ -105,6 +152,19 @@ class DeploymentRow(Base):
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
 
+    def to_record(self) -> DeploymentRecord:
+        """The row as a plain record."""
+        return DeploymentRecord(
+            id=self.id,
+            version=self.version,
+            strategy=self.strategy,
+            state=DeploymentState(self.state),
+            reason=self.reason,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            finished_at=self.finished_at,
+        )
+
 
 class EventRow(Base):
     """One line of the append-only audit log (the database refuses UPDATE and DELETE)."""
@@ -119,3 +179,16 @@ class EventRow(Base):
     version: Mapped[str | None] = mapped_column(String(128), index=True)
     deployment_id: Mapped[int | None] = mapped_column(Integer)
     data: Mapped[dict[str, Any]]
+
+    def to_record(self) -> EventRecord:
+        """The row as a plain record."""
+        return EventRecord(
+            id=self.id,
+            at=self.at,
+            actor=self.actor,
+            kind=self.kind,
+            message=self.message,
+            version=self.version,
+            deployment_id=self.deployment_id,
+            data=self.data,
+        )

@@ -9,6 +9,7 @@ a multipart upload completed only after the last byte (aborted otherwise).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 import uuid
@@ -29,6 +30,7 @@ _CHUNK = 1 << 20
 _ONE_SHOT_MAX = 8 << 20
 """Blobs up to this size go to S3 in one PUT; bigger ones as a multipart upload."""
 _S3_BLOCK = 16 << 20
+_REMOTE_CHUNK = 8 << 20
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -98,8 +100,8 @@ def _check_sha(sha256: str) -> str:
     return sha256
 
 
-def _read_chunks(handle: BinaryIO) -> Iterator[bytes]:
-    while chunk := handle.read(_CHUNK):
+def _read_chunks(handle: BinaryIO, size: int = _CHUNK) -> Iterator[bytes]:
+    while chunk := handle.read(size):
         yield chunk
 
 
@@ -179,6 +181,11 @@ class FsspecStore:
                 "(e.g. `aws s3 mb s3://BUCKET`) or fix TTSOPS_STORE_URL"
             ) from None
         except Exception as exc:  # noqa: BLE001 - botocore, aiohttp and OS errors all mean "unreachable"
+            if type(exc).__name__ == "NoCredentialsError":
+                raise StoreUnavailableError(
+                    f"artifact store {self._where()}: no S3 credentials found; set "
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
+                ) from None
             raise StoreUnavailableError(
                 f"artifact store {self._where()} cannot be reached: {exc}; check "
                 "TTSOPS_STORE_URL / AWS_ENDPOINT_URL and that the store is running"
@@ -251,6 +258,8 @@ class FsspecStore:
                 self._fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
                 with self._fs.open(tmp, "wb") as out:
                     feed(out.write)
+                    out.flush()
+                    os.fsync(out.fileno())  # durable before it gets its name
                 self._fs.mv(tmp, final)
             except BaseException:
                 if self._fs.exists(tmp):
@@ -275,14 +284,16 @@ class FsspecStore:
     def get_file(self, sha256: str, dest: Path, on_bytes: ProgressFn | None = None) -> str:
         """Stream blob ``sha256`` into ``dest``, hashing as it goes; return the actual sha256."""
         hasher = hashlib.sha256()
-        options = {} if self._local else {"block_size": _CHUNK * 8, "cache_type": "none"}
+        # Remote reads: one ranged GET per chunk, so chunks are big and nothing is cached.
+        chunk = _CHUNK if self._local else _REMOTE_CHUNK
+        options = {} if self._local else {"block_size": chunk, "cache_type": "none"}
         try:
             with self._fs.open(self._blob(sha256), "rb", **options) as src, dest.open("wb") as out:
-                for chunk in _read_chunks(src):
-                    hasher.update(chunk)
-                    out.write(chunk)
+                for data in _read_chunks(src, chunk):
+                    hasher.update(data)
+                    out.write(data)
                     if on_bytes is not None:
-                        on_bytes(len(chunk))
+                        on_bytes(len(data))
         except FileNotFoundError:
             raise StoreError(
                 f"artifact store {self._where()} has no blob {sha256[:12]}… "
