@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -89,9 +89,16 @@ def test_reregistering_the_identical_bundle_is_a_no_op(
 def test_identical_files_are_stored_once(
     parts: tuple[FsspecStore, Ledger], joe_bundle: Path
 ) -> None:
-    """A second version with the same model files uploads only its manifest."""
+    """Progress sees every byte; a second version with the same files uploads just its manifest."""
     store, ledger = parts
-    register_bundle(joe_bundle, store, ledger, version="1.0.0")
+    moved: dict[str, int] = {}
+
+    def on_file(rel: str, size: int) -> Callable[[int], None]:
+        moved[rel] = 0
+        return lambda n: moved.__setitem__(rel, moved[rel] + n)
+
+    register_bundle(joe_bundle, store, ledger, version="1.0.0", on_file=on_file)
+    assert moved == {rel: f.size for rel, f in load_manifest(joe_bundle).files.items()}
     second = register_bundle(joe_bundle, store, ledger, version="1.1.0")
     assert second.created
     assert second.uploaded_files == 1
