@@ -1,12 +1,19 @@
 """Batch throughput: N tasks through a real `ttsops serve`, as a fraction of the raw engine limit.
 
-The raw engine limit is the same joe voice loaded in this process, run by as many threads
-as the server has inference workers, calling ``engine.synthesize`` back to back: no HTTP,
-no encoding, no files. The batch run is ``run_batch`` (what `ttsops batch` runs) against a
-server on loopback with its default workers, writing wav files and fsynced results.
-Both runs use the same sentences; the raw one a prefix of them (``--raw-tasks``).
+The raw engine limit is the same joe voice run by as many processes as the server has
+inference workers (one onnxruntime thread each, as the server runs them), each calling
+``engine.synthesize`` back to back: no HTTP, no encoding, no files, no GIL shared between
+workers — the most this machine can synthesize.
 
-Usage: .venv/bin/python bench/batch_bench.py [--tasks 1000] [--raw-tasks 200]
+The batch is ``run_batch`` (what `ttsops batch` runs) against a real server on loopback
+with its default workers and the default concurrency, writing wav files and fsynced
+``results.jsonl`` lines. Texts are the shared inputs (../shared/bench/sentences.txt, 20
+sentences of mixed length) cycled to N tasks, so the figures sit beside serve_bench's.
+
+The N tasks run in ``--rounds`` batches, each preceded by a raw-engine round on a share of
+the same texts, so load from anything else on the machine falls on both measurements alike.
+
+Usage: .venv/bin/python bench/batch_bench.py [--tasks 1000] [--rounds 5]
 Writes bench/results/batch.json and prints a Markdown table.
 """
 
@@ -14,11 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
-import queue
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,118 +33,156 @@ import httpx
 
 from ttsops.batch import BatchOptions, HttpBackend, run_batch
 from ttsops.batch.sinks import DirSink
-from ttsops.bundle import make_default_bundle, verify_bundle
-from ttsops.engines import EngineOptions, load_engine
+from ttsops.bundle import make_default_bundle
 from ttsops.testing import ServerProcess
 
-_SUBJECTS = ("The old lighthouse", "A quiet student", "Our new neighbour", "The morning train")
-_VERBS = ("carefully watched", "quickly passed", "never forgot", "slowly followed")
-_OBJECTS = ("the rolling waves", "a paper map", "the long valley road", "every single word")
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "bench" / "sentences.txt"
 
 
 def sentences(count: int) -> list[str]:
-    """Deterministic, varied sentences of eight to twelve words."""
-    out = []
-    for i in range(count):
-        s, v, o = _SUBJECTS[i % 4], _VERBS[(i // 4) % 4], _OBJECTS[(i // 16) % 4]
-        out.append(f"Line {i}. {s} {v} {o}.")
-    return out
+    """The shared benchmark sentences, cycled to ``count``."""
+    lines = SHARED.read_text(encoding="utf-8").splitlines()
+    base = [line.strip() for line in lines if line.strip()]
+    return [base[i % len(base)] for i in range(count)]
 
 
-def raw_engine(bundle: Path, texts: list[str], workers: int) -> dict[str, float]:
-    """Tasks and audio seconds per second with ``workers`` threads calling the engine directly."""
-    manifest = verify_bundle(bundle)
-    engine = load_engine(bundle, manifest, EngineOptions(threads=1))
+def _raw_worker(bundle: str, jobs: Any, out: Any) -> None:
+    from ttsops.bundle import load_manifest
+    from ttsops.engines import EngineOptions, load_engine
+
+    engine = load_engine(Path(bundle), load_manifest(Path(bundle)), EngineOptions(threads=1))
     engine.synthesize("Warm up.", engine.voices[0], 1.0)
-    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for text in texts:
-        todo.put(text)
-    audio = [0.0] * workers
-
-    def work(slot: int) -> None:
-        while True:
-            try:
-                text = todo.get_nowait()
-            except queue.Empty:
-                return
-            audio[slot] += engine.synthesize(text, engine.voices[0], 1.0).duration_s
-
-    start = time.monotonic()
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.monotonic() - start
-    return {
-        "tasks": len(texts),
-        "wall_s": wall,
-        "tasks_per_s": len(texts) / wall,
-        "audio_per_s": sum(audio) / wall,
-    }
+    out.put(0.0)
+    while (texts := jobs.get()) is not None:
+        out.put(sum(engine.synthesize(t, engine.voices[0], 1.0).duration_s for t in texts))
 
 
-def batch_through_server(
-    bundle: Path, texts: list[str], workdir: Path, concurrency: int | None
-) -> dict[str, Any]:
-    """Run the batch against a fresh server; return its summary and the server's pool size."""
-    tasks = workdir / "tasks.jsonl"
-    with tasks.open("w", encoding="utf-8") as handle:
-        for i, text in enumerate(texts):
-            handle.write(json.dumps({"input_text": text, "output_name": f"t{i:05d}"}) + "\n")
+class RawEngine:
+    """``workers`` engine processes, loaded once, that synthesize a list of texts flat out."""
+
+    def __init__(self, bundle: Path, workers: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._out = ctx.Queue()
+        self._jobs = [ctx.Queue() for _ in range(workers)]
+        self._procs = [
+            ctx.Process(target=_raw_worker, args=(str(bundle), jobs, self._out))
+            for jobs in self._jobs
+        ]
+        for proc in self._procs:
+            proc.start()
+        for _ in self._procs:
+            self._out.get()  # loaded and warmed up
+
+    def run(self, texts: list[str]) -> tuple[float, float]:
+        """(wall seconds, audio seconds) for ``texts`` shared out among the workers."""
+        began = time.monotonic()
+        for i, jobs in enumerate(self._jobs):
+            jobs.put(texts[i :: len(self._jobs)])
+        audio = sum(self._out.get() for _ in self._jobs)
+        return time.monotonic() - began, audio
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        for jobs in self._jobs:
+            jobs.put(None)
+        for proc in self._procs:
+            proc.join()
+
+
+def measure(bundle: Path, texts: list[str], rounds: int, raw_share: float) -> dict[str, Any]:
+    """Alternate raw-engine and batch rounds, so load from other jobs hits both alike."""
+    workdir = Path(tempfile.mkdtemp(prefix="ttsops-batch-bench-"))
+    chunks = [texts[r::rounds] for r in range(rounds)]
+    raw_wall = raw_audio = batch_wall = batch_audio = 0.0
+    raw_tasks = batch_tasks = retried = failed = 0
     with ServerProcess(bundle) as server:
         info = httpx.get(f"{server.url}/version").json()
+        raw = RawEngine(bundle, int(info["workers"]))
         backend = HttpBackend(server.url)
         try:
-            summary = run_batch(
-                tasks, backend, DirSink(workdir / "out"), BatchOptions(concurrency=concurrency)
-            )
+            for r, chunk in enumerate(chunks):
+                sample = chunk[:: max(1, round(1 / raw_share))]  # same mix of texts
+                wall, audio = raw.run(sample)
+                raw_wall, raw_audio, raw_tasks = (
+                    raw_wall + wall,
+                    raw_audio + audio,
+                    raw_tasks + len(sample),
+                )
+                tasks = workdir / f"round{r}.jsonl"
+                with tasks.open("w", encoding="utf-8") as handle:
+                    for i, text in enumerate(chunk):
+                        line = {"input_text": text, "output_name": f"r{r}/t{i:05d}"}
+                        handle.write(json.dumps(line) + "\n")
+                summary = run_batch(tasks, backend, DirSink(workdir / "out"), BatchOptions())
+                batch_wall += summary.wall_s
+                batch_audio += summary.audio_s
+                batch_tasks += summary.done
+                retried += summary.retried
+                failed += summary.failed
+                concurrency = summary.concurrency
         finally:
             backend.close()
-    return {"summary": summary.to_dict(), "workers": int(info["workers"])}
+            raw.close()
+    return {
+        "server_workers": int(info["workers"]),
+        "concurrency": concurrency,
+        "rounds": rounds,
+        "raw_engine": {
+            "tasks": raw_tasks,
+            "wall_s": raw_wall,
+            "tasks_per_s": raw_tasks / raw_wall,
+            "audio_per_s": raw_audio / raw_wall,
+        },
+        "batch": {
+            "tasks": batch_tasks,
+            "wall_s": batch_wall,
+            "tasks_per_s": batch_tasks / batch_wall,
+            "audio_per_s": batch_audio / batch_wall,
+            "failed": failed,
+            "retried": retried,
+        },
+    }
 
 
 def main() -> None:
-    """Run both measurements and write the results."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Measure, write bench/results/batch.json, print a Markdown table."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1000)
-    parser.add_argument("--raw-tasks", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--raw-share", type=float, default=0.2, help="raw tasks per batch task")
     parser.add_argument("--bundle", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/batch.json"))
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/batch.json")
     args = parser.parse_args()
-    texts = sentences(args.tasks)
-    with tempfile.TemporaryDirectory(prefix="ttsops-batch-bench-") as tmp:
-        workdir = Path(tmp)
-        bundle = args.bundle or workdir / "joe"
+    with tempfile.TemporaryDirectory(prefix="ttsops-batch-bundle-") as tmp:
+        bundle = args.bundle or Path(tmp) / "joe"
         if args.bundle is None:
             make_default_bundle(bundle)
-        batch = batch_through_server(bundle, texts, workdir, args.concurrency)
-        raw = raw_engine(bundle, texts[: args.raw_tasks], batch["workers"])
-    summary = batch["summary"]
-    result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}",
-        "server_workers": batch["workers"],
-        "concurrency": summary["concurrency"],
-        "raw_engine": raw,
-        "batch": summary,
-        "fraction_tasks": summary["tasks_per_s"] / raw["tasks_per_s"],
-        "fraction_audio": summary["realtime_factor"] / raw["audio_per_s"],
-    }
+        result = measure(bundle, sentences(args.tasks), args.rounds, args.raw_share)
+    raw, batch = result["raw_engine"], result["batch"]
+    result["fraction_tasks"] = batch["tasks_per_s"] / raw["tasks_per_s"]
+    result["fraction_audio"] = batch["audio_per_s"] / raw["audio_per_s"]
+    result["machine"] = (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    result["load_average_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print("| measure | raw engine | batch via server | batch / raw |")
+    print("|---|---|---|---|")
+    print(f"| tasks | {raw['tasks']} | {batch['tasks']} | |")
     print(
-        f"| measure | raw engine ({raw['tasks']} tasks) | batch via server ({args.tasks} tasks) |"
+        f"| tasks/s | {raw['tasks_per_s']:.2f} | {batch['tasks_per_s']:.2f} | "
+        f"{result['fraction_tasks']:.1%} |"
     )
-    print("|---|---|---|")
-    print(f"| tasks/s | {raw['tasks_per_s']:.2f} | {summary['tasks_per_s']:.2f} |")
-    print(f"| audio s/s | {raw['audio_per_s']:.2f} | {summary['realtime_factor']:.2f} |")
-    print(f"| wall s | {raw['wall_s']:.1f} | {summary['wall_s']:.1f} |")
     print(
-        f"\nthroughput vs raw engine: {result['fraction_tasks']:.1%} (tasks/s), "
-        f"{result['fraction_audio']:.1%} (audio s/s); failed {summary['failed']}, "
-        f"retried {summary['retried']}; written to {args.out}"
+        f"| audio s/s | {raw['audio_per_s']:.2f} | {batch['audio_per_s']:.2f} | "
+        f"{result['fraction_audio']:.1%} |"
+    )
+    print(
+        f"\n{result['rounds']} alternating rounds; server workers {result['server_workers']}, "
+        f"concurrency {result['concurrency']}; failed {batch['failed']}, retried "
+        f"{batch['retried']}; load average after {os.getloadavg()[0]:.2f}; written to {args.out}"
     )
 
 

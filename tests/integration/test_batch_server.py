@@ -8,6 +8,7 @@ import signal
 import socket
 import threading
 import time
+import wave
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,9 @@ def test_mixed_file_makes_the_good_lines_and_reports_the_bad(
     assert by_path["ch01/a.wav"]["extra"] == {"chapter": 1}
     assert soundfile.info(out / "e.wav").samplerate == 16000
     assert soundfile.info(out / "ch01/a.wav").samplerate == 22050
+    with wave.open(str(out / "ch01/a.wav")) as reader:  # sizes are real, not "streaming"
+        seconds = reader.getnframes() / reader.getframerate()
+    assert seconds == pytest.approx(by_path["ch01/a.wav"]["duration_s"], abs=1e-3)
     failed = {row["line"]: row for row in _jsonl(out / "failed.jsonl")}
     assert sorted(failed) == [2, 4, 5, 6, 7, 8]
     assert failed[7]["code"] == "invalid_input" and failed[7]["attempts"] == 1

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from ttsops.batch.client import Backend, BackendInfo, BundleBackend, HttpBackend, TaskError
 from ttsops.batch.results import ResultRecord
-from ttsops.batch.runner import (
-    EXIT_FAILED,
-    BatchOptions,
-    BatchSummary,
-    Reporter,
-    default_concurrency,
-    run_batch,
-)
+from ttsops.batch.runner import BatchOptions, Reporter, default_concurrency, run_batch
 from ttsops.batch.sinks import DirSink, Sink, ZipSink, open_sink
+from ttsops.batch.summary import EXIT_FAILED, BatchSummary
 from ttsops.batch.tasks import BadLine, Task, TaskDefaults, read_tasks
 
 __all__ = [

@@ -26,6 +26,7 @@ __all__ = [
     "BundleBackend",
     "HttpBackend",
     "TaskError",
+    "finish_wav",
     "probe_audio",
 ]
 
@@ -193,10 +194,14 @@ class HttpBackend:
         latency = time.monotonic() - start
         if response.status_code != 200:
             raise _http_error(response)
-        rate_hint = task.sample_rate or info.sample_rate
-        duration, rate = probe_audio(response.content, task.response_format, rate_hint)
+        data = response.content
+        if task.response_format == "wav":
+            data = finish_wav(data)
+        duration, rate = probe_audio(
+            data, task.response_format, task.sample_rate or info.sample_rate
+        )
         return Audio(
-            data=response.content,
+            data=data,
             duration_s=duration,
             sample_rate=rate,
             model_version=response.headers.get("X-TTSOps-Version"),
@@ -234,6 +239,25 @@ def _http_error(response: httpx.Response) -> TaskError:
         retryable=status in _RETRY_STATUS,
         retry_after=retry_after,
     )
+
+
+def finish_wav(data: bytes) -> bytes:
+    """Give a streamed wav (sizes 0xFFFFFFFF, "unknown") its real sizes, so every reader agrees."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return data
+    pos = 12
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if data[pos : pos + 4] == b"data":
+            real = len(data) - pos - 8
+            if size == real:
+                return data
+            fixed = bytearray(data)
+            fixed[4:8] = (len(data) - 8).to_bytes(4, "little")
+            fixed[pos + 4 : pos + 8] = real.to_bytes(4, "little")
+            return bytes(fixed)
+        pos += 8 + size + (size & 1)
+    return data
 
 
 def probe_audio(data: bytes, fmt: str, pcm_rate: int) -> tuple[float, int]:

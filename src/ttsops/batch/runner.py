@@ -13,11 +13,10 @@ import errno
 import hashlib
 import threading
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
@@ -25,20 +24,16 @@ from tenacity.wait import wait_exponential_jitter
 from ttsops.batch.client import Audio, Backend, BackendInfo, TaskError
 from ttsops.batch.results import FailedLog, ResultRecord, ResultsLog, task_key
 from ttsops.batch.sinks import Sink
+from ttsops.batch.summary import BatchSummary
 from ttsops.batch.tasks import BadLine, Task, TaskDefaults, count_lines, read_tasks
 from ttsops.errors import BatchError
 
 __all__ = [
-    "EXIT_FAILED",
     "BatchOptions",
-    "BatchSummary",
     "Reporter",
     "default_concurrency",
     "run_batch",
 ]
-
-EXIT_FAILED = 3
-"""Exit code when the batch ran but some tasks or lines made no audio."""
 
 _FATAL_ERRNO = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
@@ -61,96 +56,6 @@ class BatchOptions:
 
     defaults: TaskDefaults = field(default_factory=TaskDefaults)
     """Values for fields a task line leaves out."""
-
-
-@dataclass
-class BatchSummary:
-    """What a batch did; updated live while it runs."""
-
-    tasks_file: Path
-    """The JSONL it read."""
-
-    output: Path
-    """The output directory or zip."""
-
-    results_path: Path
-    """Its ``results.jsonl``."""
-
-    failed_path: Path
-    """Its ``failed.jsonl``."""
-
-    where: str = ""
-    """Server URL or bundle directory that made the audio."""
-
-    concurrency: int = 0
-    """Tasks in flight at once."""
-
-    total: int = 0
-    """Non-blank lines in the tasks file."""
-
-    done: int = 0
-    """Files made by this run."""
-
-    skipped: int = 0
-    """Tasks already done by an earlier run (file present with its recorded sha256)."""
-
-    failed: int = 0
-    """Tasks that made no audio in this run (see ``failed.jsonl``)."""
-
-    bad_lines: int = 0
-    """Lines that are not valid tasks (see ``failed.jsonl``)."""
-
-    retried: int = 0
-    """Extra attempts spent on retryable failures."""
-
-    audio_s: float = 0.0
-    """Seconds of audio made by this run."""
-
-    wall_s: float = 0.0
-    """Seconds this run took."""
-
-    model_versions: Counter[str] = field(default_factory=Counter)
-    """Files made by this run per model version."""
-
-    stopped: str | None = None
-    """Why the batch stopped before the end of the file, if it did."""
-
-    @property
-    def processed(self) -> int:
-        """Lines dealt with so far, whatever the outcome."""
-        return self.done + self.skipped + self.failed + self.bad_lines
-
-    @property
-    def exit_code(self) -> int:
-        """0 all done, 1 stopped early, 3 some tasks or lines made no audio."""
-        if self.stopped:
-            return 1
-        return EXIT_FAILED if self.failed or self.bad_lines else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for ``--json``."""
-        wall = max(self.wall_s, 1e-9)
-        return {
-            "tasks_file": str(self.tasks_file),
-            "output": str(self.output),
-            "results": str(self.results_path),
-            "failed_file": str(self.failed_path),
-            "source": self.where,
-            "concurrency": self.concurrency,
-            "total": self.total,
-            "done": self.done,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "bad_lines": self.bad_lines,
-            "retried": self.retried,
-            "audio_s": round(self.audio_s, 3),
-            "wall_s": round(self.wall_s, 3),
-            "tasks_per_s": round(self.done / wall, 3),
-            "realtime_factor": round(self.audio_s / wall, 3),
-            "model_versions": dict(self.model_versions),
-            "stopped": self.stopped,
-            "exit_code": self.exit_code,
-        }
 
 
 class Reporter(Protocol):

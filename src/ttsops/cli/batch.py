@@ -79,6 +79,8 @@ def batch(
     A line: {"input_text": "Hello.", "output_name": "ch01/p001"} plus optional voice, speed,
     response_format, sample_rate, prompt_audio; other fields are kept in results.jsonl.
 
+    Exit codes: 0 all done, 1 error, 2 usage, 3 some tasks failed (see failed.jsonl).
+
     Example: ttsops batch book.jsonl --out book/ --server http://127.0.0.1:6006
     """
     from ttsops.batch import (
