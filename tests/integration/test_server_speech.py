@@ -195,6 +195,7 @@ def test_version_models_and_readiness(joe_server: ServerProcess, joe_manifest: M
         joe_manifest.digest,
     )
     assert info["workers"] >= 1
+    assert info["supports_prompt_audio"] is False  # piper cannot clone voices
     assert httpx.get(f"{joe_server.url}/readyz").json()["status"] == "ready"
     ids = [m["id"] for m in httpx.get(f"{joe_server.url}/v1/models").json()["data"]]
     assert ids == ["joe", "joe@1.0.0"]

@@ -93,6 +93,9 @@ class Replica:
             voices=list(m.voices),
             workers=self.pool.workers,
             queue_size=self.pool.queue_size,
+            supports_prompt_audio=bool(
+                self.pool.engine is not None and self.pool.engine.supports_prompt_audio
+            ),
         )
 
     # -- life -------------------------------------------------------------------------

@@ -102,3 +102,6 @@ class VersionInfo(BaseModel):
 
     queue_size: int
     """Requests that may wait for a worker before 503."""
+
+    supports_prompt_audio: bool
+    """Whether the engine can clone a voice from reference audio (false while loading)."""
