@@ -5,6 +5,8 @@ set -euo pipefail
 need=()
 # PostgreSQL server binaries (initdb, pg_ctl) for the ledger tests on a real PostgreSQL.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# nginx: the router in front of the serving slots (the agent, its tests and `make demo`).
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   echo "installing: ${need[*]}"
