@@ -46,8 +46,9 @@ demo: setup ## make the default bundle and serve it on 127.0.0.1:$(PORT)
 	$(VENV)/bin/ttsops bundle default --out $(DEMO_DIR)/joe --force
 	$(VENV)/bin/ttsops serve --bundle $(DEMO_DIR)/joe --host 127.0.0.1 --port $(PORT)
 
-bench: setup ## benchmarks (writes bench/results/, see bench/README.md)
-	$(PY) bench/serve_bench.py
+BENCHES ?= serve batch
+bench: setup system-deps ## benchmarks (BENCHES="serve batch gate deploy"; results in bench/results/, table in bench/README.md)
+	@for b in $(BENCHES); do echo "== bench/$${b}_bench.py"; $(PY) bench/$${b}_bench.py || exit 1; done
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

@@ -37,6 +37,18 @@ def test_a_word_longer_than_the_limit_is_cut_hard() -> None:
     assert max(len(p) for p in pieces) <= 100
 
 
+def test_a_long_first_sentence_is_cut_at_a_comma_for_early_audio() -> None:
+    """The first piece stops at a clause mark when the first sentence is long; words all kept."""
+    text = (
+        "The city council met on Tuesday evening to discuss the future of the old railway "
+        "station, which has stood empty for almost twenty years. The second sentence stays."
+    )
+    pieces = split_text(text)
+    assert pieces[0].endswith("station,")
+    assert pieces[-1] == "The second sentence stays."
+    assert " ".join(pieces).split() == text.split()
+
+
 def test_control_characters_are_stripped() -> None:
     """NUL, bell and escape go; newlines and the words stay."""
     assert clean_text("Hel\x00lo\x07 wor\x1bld\nagain") == "Hello world\nagain"

@@ -26,13 +26,22 @@ def clean_text(text: str) -> str:
     )
 
 
-def split_text(text: str, max_chars: int = 240) -> list[str]:
-    """Split into sentences, then cut any longer than ``max_chars``; no text is dropped."""
+def split_text(text: str, max_chars: int = 240, first_max: int = 100) -> list[str]:
+    """Split into sentences, then cut any longer than ``max_chars``; no text is dropped.
+
+    A first sentence longer than ``first_max`` is cut at its last clause mark within
+    that length, so streamed audio starts sooner (the voice pauses there anyway).
+    """
     pieces: list[str] = []
     for raw in _SENTENCE_END.split(text):
         sentence = " ".join(raw.split())
         if sentence:
             pieces.extend(_cut(sentence, max_chars))
+    if pieces and len(pieces[0]) > first_max:
+        cut = _last_clause(pieces[0][: first_max + 1])
+        if cut >= first_max // 4:
+            head, tail = pieces[0][:cut].strip(), pieces[0][cut:].strip()
+            pieces[:1] = [head, tail]
     return pieces
 
 
