@@ -6,7 +6,9 @@ file is ``$TTSOPS_CONFIG`` if set, else ``./ttsops.toml`` if present.
 Environment variables:
 ``TTSOPS_CONFIG`` (path of ttsops.toml), ``TTSOPS_HOME`` (state dir, default ``~/.ttsops``),
 ``TTSOPS_STORE_URL`` (artifact store, default ``file://$TTSOPS_HOME/store``),
-``TTSOPS_LEDGER_URL`` (SQLAlchemy URL, default ``sqlite:///$TTSOPS_HOME/ledger.db``).
+``TTSOPS_LEDGER_URL`` (SQLAlchemy URL, default ``sqlite:///$TTSOPS_HOME/ledger.db``),
+``TTSOPS_AGENT_URL`` (the agent's management API, default ``http://127.0.0.1:6007``),
+``TTSOPS_TOKEN`` (bearer token of the agent's API).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ttsops.errors import ConfigError
 
-__all__ = ["ServerSettings", "Settings", "load_settings"]
+__all__ = ["AgentSettings", "ServerSettings", "Settings", "load_settings"]
 
 
 class ServerSettings(BaseModel):
@@ -50,6 +52,45 @@ class ServerSettings(BaseModel):
     """Most audio one request may produce."""
 
 
+class AgentSettings(BaseModel):
+    """The deployment agent of a host (section ``[agent]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state_dir: Path | None = None
+    """Slots, router config and logs; default ``$TTSOPS_HOME/agent``."""
+
+    host: str = "127.0.0.1"
+    """Address the management API binds to."""
+
+    port: int = Field(default=6007, ge=0, le=65535)
+    """Port of the management API."""
+
+    public_port: int = Field(default=6006, ge=1, le=65535)
+    """Port the router (nginx) serves users on."""
+
+    public_host: str = "127.0.0.1"
+    """Address the router listens on; 0.0.0.0 for all."""
+
+    start_timeout_s: float = Field(default=120.0, gt=0)
+    """How long a new slot may take to become ready before the deployment rolls back."""
+
+    drain_timeout_s: float = Field(default=30.0, ge=0)
+    """How long an old slot may finish requests in flight after SIGTERM before SIGKILL."""
+
+    keep_previous_warm: bool = True
+    """Keep the previous version's slot running so a rollback is a router switch."""
+
+    token_file: Path | None = None
+    """File holding the API's bearer token, when ``TTSOPS_TOKEN`` is not set."""
+
+    serve_args: list[str] = Field(default_factory=list)
+    """Extra arguments for every slot's ``ttsops serve`` (e.g. ``["--workers", "2"]``)."""
+
+    log_max_bytes: int = Field(default=10_000_000, ge=4096)
+    """Size at which a slot's log is rotated (one older copy is kept)."""
+
+
 class Settings(BaseModel):
     """Everything ttsops reads from its config file and environment."""
 
@@ -70,6 +111,15 @@ class Settings(BaseModel):
     server: ServerSettings = Field(default_factory=ServerSettings)
     """Limits of ``ttsops serve``."""
 
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    """The deployment agent."""
+
+    agent_url: str = "http://127.0.0.1:6007"
+    """Where the CLI finds the agent's management API."""
+
+    token: str | None = Field(default=None, repr=False)
+    """Bearer token of the agent's API (``TTSOPS_TOKEN``)."""
+
     @property
     def resolved_store_url(self) -> str:
         """The artifact store URL, defaulted under ``home``."""
@@ -85,12 +135,19 @@ class Settings(BaseModel):
         """Where fetched bundles are materialised."""
         return self.home / "cache"
 
+    @property
+    def agent_state_dir(self) -> Path:
+        """The agent's state dir, defaulted under ``home``."""
+        return (self.agent.state_dir or self.home / "agent").expanduser()
+
 
 _ENV_KEYS = {
     "TTSOPS_HOME": "home",
     "TTSOPS_STORE_URL": "store_url",
     "TTSOPS_LEDGER_URL": "ledger_url",
     "AWS_ENDPOINT_URL": "s3_endpoint_url",
+    "TTSOPS_AGENT_URL": "agent_url",
+    "TTSOPS_TOKEN": "token",
 }
 
 

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ttsops import __version__
-from ttsops.cli import batch, bundle, registry, serve
+from ttsops.cli import agent, batch, bundle, deploy, registry, serve
 from ttsops.errors import TtsopsError
 
 __all__ = ["app", "main"]
@@ -27,6 +27,8 @@ app.add_typer(bundle.app, name="bundle")
 registry.register_commands(app)
 app.command("batch")(batch.batch)
 app.command("serve")(serve.serve)
+app.command("agent")(agent.agent)
+deploy.register_commands(app)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,185 @@
+"""`ttsops deploy | rollback | status`: talk to the agent of a host."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ttsops.rollout.client import AgentClient
+
+__all__ = ["deploy", "register_commands", "rollback", "status"]
+
+_AgentOpt = Annotated[
+    str | None,
+    typer.Option("--agent", help="Agent URL (default TTSOPS_AGENT_URL or http://127.0.0.1:6007)."),
+]
+_TokenFileOpt = Annotated[
+    Path | None,
+    typer.Option(help="File with the agent's token (default TTSOPS_TOKEN, or the local agent's)."),
+]
+_JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def register_commands(app: typer.Typer) -> None:
+    """Add the agent-facing commands to the root app."""
+    app.command("deploy")(deploy)
+    app.command("rollback")(rollback)
+    app.command("status")(status)
+
+
+def _client(agent_url: str | None, token_file: Path | None) -> AgentClient:
+    from ttsops.errors import ConfigError
+    from ttsops.settings import load_settings
+
+    settings = load_settings()
+    token = settings.token
+    path = token_file or settings.agent.token_file or settings.agent_state_dir / "token"
+    if token is None and path.is_file():
+        token = path.read_text().strip()
+    elif token is None and token_file is not None:
+        raise ConfigError(f"token file {token_file} does not exist; pass the agent's token file")
+    return AgentClient(agent_url or settings.agent_url, token)
+
+
+def _actor() -> str:
+    from ttsops.registry import default_actor
+
+    return default_actor()
+
+
+def _follow(client: AgentClient, deployment: dict[str, Any]) -> int:
+    """Print each new event of a deployment until it is terminal; the exit code."""
+    from ttsops.cli import output
+
+    seen = 0
+    current = deployment
+    while True:
+        for event in client.events(current["id"], after=seen):
+            seen = max(seen, event["id"])
+            output.info(f"{event['at'][11:19]}  {event['message']}")
+        current = client.deployment(current["id"])
+        if current["terminal"]:
+            break
+        time.sleep(0.3)
+    for event in client.events(current["id"], after=seen):
+        output.info(f"{event['at'][11:19]}  {event['message']}")
+    if current["state"] == "live":
+        extra = f" (downtime {current['downtime_s']:.1f} s)" if current["downtime_s"] else ""
+        output.success(f"{current['version']} is live{extra}")
+        return 0
+    output.error(
+        f"deployment #{current['id']} of {current['version']} {current['state']}: "
+        f"{current['reason']}"
+    )
+    return 1
+
+
+def deploy(
+    version: Annotated[str, typer.Argument(help="Registered version, e.g. 1.4.0.")],
+    strategy: Annotated[
+        str, typer.Option(help="blue-green (zero downtime) or recreate (one model at a time).")
+    ] = "blue-green",
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the history.")] = None,
+    start_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds the new slot may take to become ready (default: the agent's)."),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option(help="Follow it live until it is live or rolled back.")
+    ] = False,
+    agent: _AgentOpt = None,
+    token_file: _TokenFileOpt = None,
+    as_json: _JsonOpt = False,
+) -> None:
+    """Deploy a registered version through the host's agent.
+
+    With --wait, prints every step as it happens; exit 0 when live, 1 when it was rolled
+    back or failed (with the reason).
+
+    Example: ttsops deploy 1.4.0 --wait
+    """
+    from ttsops.cli import output
+    from ttsops.registry import normalize_version
+
+    client = _client(agent, token_file)
+    created = client.deploy(normalize_version(version), strategy, _actor(), reason, start_timeout)
+    if as_json and not wait:
+        output.print_json(created)
+        return
+    output.info(f"deployment #{created['id']} of {created['version']} ({strategy}) accepted")
+    if wait:
+        raise typer.Exit(_follow(client, created))
+
+
+def rollback(
+    to: Annotated[
+        str | None, typer.Option("--to", help="Version to return to (default the previous one).")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the history.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until the old version serves again.")] = True,
+    agent: _AgentOpt = None,
+    token_file: _TokenFileOpt = None,
+) -> None:
+    """Return to the previous stable version: a router switch when it is kept warm.
+
+    Records who asked, when and why.
+
+    Example: ttsops rollback --reason "clicks in long sentences"
+    """
+    from ttsops.cli import output
+    from ttsops.registry import normalize_version
+
+    client = _client(agent, token_file)
+    target = normalize_version(to) if to else None
+    created = client.rollback(target, _actor(), reason)
+    output.info(f"rollback #{created['id']} to {created['version']} accepted")
+    if wait:
+        raise typer.Exit(_follow(client, created))
+
+
+def status(
+    agent: _AgentOpt = None,
+    token_file: _TokenFileOpt = None,
+    as_json: _JsonOpt = False,
+) -> None:
+    """What is live on the host, since when, from which commit; slots, weights, health.
+
+    Example: ttsops status
+    """
+    from ttsops.cli import output
+
+    client = _client(agent, token_file)
+    data = client.status()
+    if as_json:
+        output.print_json(data)
+        return
+    output.fields(
+        None,
+        [
+            ("live", data["live_version"] or "nothing"),
+            ("since", data["live_since"]),
+            ("git sha", data["git_sha"]),
+            ("digest", (data["digest"] or "")[:12] or None),
+            ("public", data["public_url"]),
+            ("router pid", data["router_pid"]),
+            ("deploying", f"#{data['active_deployment']}" if data["active_deployment"] else None),
+        ],
+    )
+    output.table(
+        "slots",
+        ["slot", "version", "state", "weight", "port", "pid"],
+        [
+            [
+                s["slot"],
+                s["version"],
+                s["state"],
+                "backup" if s["backup"] else f"{s['weight']}%",
+                s["port"],
+                s["pid"],
+            ]
+            for s in data["slots"]
+        ],
+    )

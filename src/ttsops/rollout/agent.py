@@ -1,0 +1,318 @@
+"""The agent of one host: recovery on start, the controller loop, and the operations
+the management API exposes (deploy, roll back, abort, status).
+
+State lives in the ledger and in the state dir, never only here: on start the agent
+first re-applies the persisted routes to nginx (so traffic never points at nothing),
+then resumes whatever deployment was in flight, adopting the slots that still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ttsops.errors import RolloutError, TtsopsError
+from ttsops.registry import DeploymentRecord, DeploymentState, Registry
+from ttsops.rollout.controller import STRATEGIES, Controller
+from ttsops.rollout.procs import write_atomic
+from ttsops.rollout.runtime import SlotRuntime
+from ttsops.rollout.runtime_nginx import NginxRouter
+from ttsops.rollout.state import Phase, Rollout, load, start, transition
+from ttsops.settings import Settings
+
+__all__ = ["Agent", "DeploymentBusyError", "SlotView", "agent_token"]
+
+log = logging.getLogger("ttsops.agent")
+
+
+class DeploymentBusyError(RolloutError):
+    """Another deployment is in flight on this host; one at a time."""
+
+    http_status = 409
+    code = "deployment_in_progress"
+
+
+@dataclass(frozen=True)
+class SlotView:
+    """A slot as ``status`` shows it."""
+
+    slot: str
+    version: str
+    state: str
+    pid: int | None
+    port: int | None
+    weight: int
+    backup: bool
+    detail: str
+
+
+def agent_token(settings: Settings, state_dir: Path) -> tuple[str, Path | None]:
+    """The API token: ``TTSOPS_TOKEN``, else ``[agent] token_file``, else ``<state_dir>/token``.
+
+    The last is created (random, mode 0600) when missing; returns where it was read from.
+    """
+    if settings.token:
+        return settings.token, None
+    path = settings.agent.token_file or state_dir / "token"
+    if not path.is_file():
+        if settings.agent.token_file is not None:
+            raise RolloutError(f"token file {path} does not exist; create it or set TTSOPS_TOKEN")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    token = path.read_text().strip()
+    if not token:
+        raise RolloutError(f"token file {path} is empty; put a secret in it or set TTSOPS_TOKEN")
+    return token, path
+
+
+class Agent:
+    """Owns a host's slots and router; every change goes through the controller."""
+
+    def __init__(self, settings: Settings, *, state_dir: Path | None = None) -> None:
+        """Open the registry and set up the slots and the router under the state dir."""
+        self.settings = settings
+        self.state_dir = (state_dir or settings.agent_state_dir).resolve()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.registry = Registry.open(settings)
+        self.ledger = self.registry.ledger
+        cfg = settings.agent
+        self.slots = SlotRuntime(
+            self.state_dir,
+            lambda version: self.registry.fetch(version).path,
+            serve_args=cfg.serve_args,
+            drain_timeout_s=cfg.drain_timeout_s,
+            log_max_bytes=cfg.log_max_bytes,
+        )
+        self.router = NginxRouter(
+            self.state_dir,
+            public_port=cfg.public_port,
+            public_host=cfg.public_host,
+            read_timeout_s=settings.server.request_timeout_s + 30,
+        )
+        self.actor = f"agent@{os.uname().nodename}"
+        self.controller = Controller(
+            self.ledger,
+            self.slots,
+            self.router,
+            start_timeout_s=cfg.start_timeout_s,
+            keep_previous_warm=cfg.keep_previous_warm,
+            actor=self.actor,
+        )
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Re-apply the persisted routes to nginx (starting it if needed) before anything else."""
+        self.router.ensure_running()
+        active = self.active()
+        if active is not None:
+            rollout = load(self.ledger, active)
+            log.info(
+                "resuming deployment #%d of %s in %s", rollout.id, rollout.version, rollout.phase
+            )
+
+    def start_loop(self) -> None:
+        """Run the controller loop in a background thread."""
+        self._thread = threading.Thread(target=self._loop, name="controller", daemon=True)
+        self._thread.start()
+
+    def stop_loop(self) -> None:
+        """Stop the loop after its current tick; slots and nginx keep serving."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        last_rotate = 0.0
+        while not self._stop.is_set():
+            try:
+                moved = self.tick()
+            except TtsopsError as exc:
+                log.warning("tick failed, retrying: %s", exc.message)
+                moved = False
+                self._stop.wait(1.0)
+            except Exception:
+                log.exception("tick crashed, retrying")
+                moved = False
+                self._stop.wait(1.0)
+            if time.monotonic() - last_rotate > 10:
+                self.slots.rotate_logs()
+                last_rotate = time.monotonic()
+            if not moved:
+                self._stop.wait(0.2)
+
+    def tick(self) -> bool:
+        """One controller step of the active deployment; True if its phase changed."""
+        with self._lock:
+            record = self.active()
+            if record is None:
+                return False
+            before = load(self.ledger, record)
+            after = self.controller.step(before)
+            return after.phase != before.phase
+
+    def close(self) -> None:
+        """Stop the loop and close the registry."""
+        self.stop_loop()
+        self.registry.close()
+
+    # -- operations -------------------------------------------------------------------------
+
+    def active(self) -> DeploymentRecord | None:
+        """The deployment in flight (not terminal), if any."""
+        for record in self.ledger.list_deployments(limit=50):
+            if not record.state.terminal:
+                return record
+        return None
+
+    def deploy(
+        self,
+        version: str,
+        strategy: str,
+        *,
+        actor: str,
+        reason: str | None,
+        start_timeout_s: float | None = None,
+    ) -> Rollout:
+        """Accept a deployment of ``version``; the loop carries it out."""
+        if strategy not in STRATEGIES:
+            raise RolloutError(
+                f"unknown strategy {strategy!r}; use one of: {', '.join(STRATEGIES)}"
+            )
+        with self._lock:
+            self._refuse_if_busy()
+            self.ledger.get_version(version)
+            return start(
+                self.ledger,
+                version,
+                strategy,
+                reason=reason,
+                actor=actor,
+                start_timeout_s=start_timeout_s,
+            )
+
+    def rollback(self, *, to: str | None, actor: str, reason: str | None) -> Rollout:
+        """Return to ``to`` (default: the previous stable version), as a router switch when warm."""
+        with self._lock:
+            self._refuse_if_busy()
+            live = next(
+                (
+                    d
+                    for d in self.ledger.list_deployments(limit=200)
+                    if d.state == DeploymentState.LIVE
+                ),
+                None,
+            )
+            target = to or self.ledger.previous_stable()
+            if target is None:
+                raise RolloutError(
+                    "there is no previous stable version to roll back to; name one with --to"
+                )
+            if live is not None and live.version == target:
+                raise RolloutError(f"{target} is already live; name another version with --to")
+            self.ledger.get_version(target)
+            why = f"rollback by {actor}" + (f": {reason}" if reason else "")
+            return start(
+                self.ledger,
+                target,
+                "rollback",
+                reason=why,
+                actor=actor,
+                retires=live.id if live else None,
+            )
+
+    def abort(self, deployment_id: int, *, actor: str, reason: str | None) -> Rollout:
+        """Stop a deployment in flight; traffic returns to (or stays on) the old version."""
+        with self._lock:
+            record = self.ledger.get_deployment(deployment_id)
+            if record is None:
+                raise RolloutError(f"there is no deployment #{deployment_id}; see `ttsops history`")
+            rollout = load(self.ledger, record)
+            if rollout.phase.terminal:
+                raise DeploymentBusyError(
+                    f"deployment #{deployment_id} is already {rollout.phase.value}; "
+                    "use `ttsops rollback` to leave a live version"
+                )
+            if rollout.phase not in _ABORTABLE:
+                raise DeploymentBusyError(
+                    f"deployment #{deployment_id} is {rollout.phase.value}: too late to abort, "
+                    "it is about to be live; use `ttsops rollback` then"
+                )
+            why = f"aborted by {actor}" + (f": {reason}" if reason else "")
+            if rollout.phase == Phase.ROLLING_BACK:
+                return rollout
+            return transition(
+                self.ledger, rollout, Phase.ROLLING_BACK, reason=why, actor=actor, abort=True
+            )
+
+    def _refuse_if_busy(self) -> None:
+        active = self.active()
+        if active is not None:
+            raise DeploymentBusyError(
+                f"deployment #{active.id} of {active.version} is {active.state.value}; wait for "
+                f"it (`ttsops deploy --wait`) or abort it (POST /v1/deployments/{active.id}/abort)"
+            )
+
+    def rollout(self, deployment_id: int) -> Rollout:
+        """The persisted rollout of one deployment."""
+        record = self.ledger.get_deployment(deployment_id)
+        if record is None:
+            raise RolloutError(f"there is no deployment #{deployment_id}; see `ttsops history`")
+        return load(self.ledger, record)
+
+    def slot_views(self) -> list[SlotView]:
+        """Every slot with its router weight."""
+        routes = {r.slot: r for r in self.router.routes()}
+        views = []
+        for info in self.slots.slots():
+            route = routes.get(info.slot)
+            views.append(
+                SlotView(
+                    info.slot,
+                    info.version,
+                    info.state,
+                    info.pid,
+                    info.port,
+                    route.weight if route and route.port == info.port else 0,
+                    bool(route and route.backup and route.port == info.port),
+                    info.detail,
+                )
+            )
+        return views
+
+    def status(self) -> dict[str, Any]:
+        """What is live, since when, from which commit; slots, weights, the router."""
+        live_route = self.controller.live_route()
+        live = next(
+            (d for d in self.ledger.list_deployments(limit=200) if d.state == DeploymentState.LIVE),
+            None,
+        )
+        version = live_route.version if live_route else None
+        record = self.ledger.find_version(version) if version else None
+        active = self.active()
+        return {
+            "live_version": version,
+            "live_since": live.finished_at if live and live.version == version else None,
+            "live_deployment": live.id if live and live.version == version else None,
+            "git_sha": record.git_sha if record else None,
+            "digest": record.digest if record else None,
+            "public_url": self.router.url,
+            "router_pid": self.router.pid(),
+            "slots": [view.__dict__ for view in self.slot_views()],
+            "active_deployment": active.id if active else None,
+        }
+
+
+_ABORTABLE = frozenset(
+    {Phase.PENDING, Phase.STOPPING_OLD, Phase.STARTING, Phase.SHIFTING, Phase.ROLLING_BACK}
+)

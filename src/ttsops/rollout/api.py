@@ -1,0 +1,244 @@
+"""The agent's management API (FastAPI): deployments, their events, rollback, abort, status.
+
+Every route needs ``Authorization: Bearer <token>``; the token is compared in constant
+time and a missing or wrong one gets 401. Errors are JSON ``{"error": {...}}`` with the
+status of the ``TtsopsError`` that caused them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from ttsops import __version__
+from ttsops.errors import TtsopsError
+from ttsops.registry import DeploymentRecord, EventRecord
+from ttsops.rollout.agent import Agent
+from ttsops.rollout.state import Rollout
+
+__all__ = ["DeploymentRequest", "DeploymentView", "EventView", "create_agent_app"]
+
+
+class DeploymentRequest(BaseModel):
+    """``POST /v1/deployments``."""
+
+    version: str
+    """Registered version to make live."""
+
+    strategy: str = "blue-green"
+    """``blue-green`` or ``recreate``."""
+
+    actor: str | None = None
+    """Who asks (``user@host``, ``ci``); recorded in the events."""
+
+    reason: str | None = None
+    """Why; recorded in the events."""
+
+    start_timeout_s: float | None = Field(default=None, gt=0)
+    """Seconds the new slot may take to become ready; default the agent's."""
+
+
+class RollbackRequest(BaseModel):
+    """``POST /v1/rollback``."""
+
+    to: str | None = None
+    """Version to return to; default the previous stable one."""
+
+    actor: str | None = None
+    """Who asks; recorded."""
+
+    reason: str | None = None
+    """Why; recorded."""
+
+
+class AbortRequest(BaseModel):
+    """``POST /v1/deployments/{id}/abort``."""
+
+    actor: str | None = None
+    reason: str | None = None
+
+
+class DeploymentView(BaseModel):
+    """A deployment: its ledger state and its rollout phase."""
+
+    id: int
+    version: str
+    strategy: str
+    state: str
+    """Coarse ledger state: pending, progressing, live, rolled_back, failed, aborted."""
+    phase: str
+    """Rollout phase (see ``ttsops.rollout.state.Phase``)."""
+    terminal: bool
+    reason: str | None
+    slot: str | None
+    old_version: str | None
+    downtime_s: float | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class EventView(BaseModel):
+    """One audit-log event."""
+
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    message: str
+    version: str | None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+def _view(record: DeploymentRecord, rollout: Rollout) -> DeploymentView:
+    return DeploymentView(
+        id=record.id,
+        version=record.version,
+        strategy=record.strategy,
+        state=record.state.value,
+        phase=rollout.phase.value,
+        terminal=rollout.phase.terminal,
+        reason=rollout.reason or record.reason,
+        slot=rollout.slot,
+        old_version=rollout.old_version,
+        downtime_s=rollout.downtime_s,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        finished_at=record.finished_at,
+    )
+
+
+def _event(e: EventRecord) -> EventView:
+    return EventView(
+        id=e.id,
+        at=e.at,
+        actor=e.actor,
+        kind=e.kind,
+        message=e.message,
+        version=e.version,
+        data=e.data,
+    )
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> FastAPI:
+    """The management API over ``agent``; with ``run_loop`` the controller runs alongside."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_loop:
+            agent.start_loop()
+        yield
+        agent.stop_loop()
+
+    app = FastAPI(
+        title="ttsops agent",
+        version=__version__,
+        description="Zero-downtime deploys and instant rollback of TTS versions on this host.",
+        lifespan=lifespan,
+    )
+
+    async def authorized(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        given = creds.credentials if creds is not None else ""
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise _UnauthorizedError
+
+    auth = [Depends(authorized)]
+
+    @app.exception_handler(TtsopsError)
+    async def _ttsops_error(request: Request, exc: TtsopsError) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"type": type(exc).__name__, "code": exc.code, "message": exc.message}},
+            status_code=exc.http_status,
+        )
+
+    @app.exception_handler(_UnauthorizedError)
+    async def _unauthorized(request: Request, exc: _UnauthorizedError) -> JSONResponse:
+        return JSONResponse(
+            {
+                "error": {
+                    "type": "Unauthorized",
+                    "code": "unauthorized",
+                    "message": "missing or wrong bearer token; send Authorization: Bearer "
+                    "<token> (TTSOPS_TOKEN, or the agent's token file)",
+                }
+            },
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    def view(rollout: Rollout) -> DeploymentView:
+        record = agent.ledger.get_deployment(rollout.id)
+        assert record is not None
+        return _view(record, rollout)
+
+    @app.post("/v1/deployments", status_code=202, dependencies=auth, summary="Deploy a version")
+    async def create(body: DeploymentRequest) -> DeploymentView:
+        """Accept a deployment; poll it or its events to follow it."""
+        rollout = await asyncio.to_thread(
+            agent.deploy,
+            body.version,
+            body.strategy,
+            actor=body.actor or "api",
+            reason=body.reason,
+        )
+        return view(rollout)
+
+    @app.get("/v1/deployments", dependencies=auth, summary="Recent deployments")
+    async def listing(limit: int = 20) -> list[DeploymentView]:
+        """Newest first."""
+        records = agent.ledger.list_deployments(limit=limit)
+        return [_view(r, agent.rollout(r.id)) for r in records]
+
+    @app.get("/v1/deployments/{deployment_id}", dependencies=auth, summary="One deployment")
+    async def one(deployment_id: int) -> DeploymentView:
+        """Its state, phase and reason."""
+        return view(agent.rollout(deployment_id))
+
+    @app.get("/v1/deployments/{deployment_id}/events", dependencies=auth, summary="Its events")
+    async def events(deployment_id: int, after: int = 0) -> list[EventView]:
+        """Events of one deployment, oldest first, with ids above ``after``."""
+        found = agent.ledger.list_events(deployment_id=deployment_id, limit=500)
+        return [_event(e) for e in reversed(found) if e.id > after]
+
+    @app.post(
+        "/v1/deployments/{deployment_id}/abort", dependencies=auth, summary="Abort a deployment"
+    )
+    async def abort(deployment_id: int, body: AbortRequest) -> DeploymentView:
+        """Traffic returns to (or stays on) the old version."""
+        rollout = await asyncio.to_thread(
+            agent.abort, deployment_id, actor=body.actor or "api", reason=body.reason
+        )
+        return view(rollout)
+
+    @app.post("/v1/rollback", status_code=202, dependencies=auth, summary="Roll back")
+    async def rollback(body: RollbackRequest) -> DeploymentView:
+        """Return to the previous stable version (or ``to``): a router switch when warm."""
+        rollout = await asyncio.to_thread(
+            agent.rollback, to=body.to, actor=body.actor or "api", reason=body.reason
+        )
+        return view(rollout)
+
+    @app.get("/v1/status", dependencies=auth, summary="What is live")
+    async def status() -> dict[str, Any]:
+        """Live version, since when, from which commit; slots, weights, router."""
+        return await asyncio.to_thread(agent.status)
+
+    return app
+
+
+class _UnauthorizedError(Exception):
+    """Missing or wrong bearer token."""

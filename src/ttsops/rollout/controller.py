@@ -1,0 +1,227 @@
+"""The controller: one restartable tick of a deployment.
+
+``step`` reads nothing from memory but the rollout it is given (which ``state.load``
+rebuilds from the ledger), takes one step, persists the next phase before acting on it,
+and returns. Killed at any point, the next agent repeats at most the step it was in, and
+every step is idempotent: starting a slot that already runs the version, applying routes
+already applied, stopping a stopped slot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ttsops.errors import RolloutError, TtsopsError
+from ttsops.registry import Ledger
+from ttsops.registry.records import DeploymentState
+from ttsops.rollout.router import Route, Router
+from ttsops.rollout.runtime import SLOT_NAMES, SlotInfo
+from ttsops.rollout.state import Phase, Rollout, load, transition
+
+__all__ = ["STRATEGIES", "Controller", "Slots"]
+
+STRATEGIES = ("blue-green", "recreate", "rollback")
+"""``blue-green``: new slot beside the old; ``recreate``: old stops first (one model fits);
+``rollback``: blue-green to an older version, reusing its warm slot when there is one."""
+
+
+class Slots(Protocol):
+    """The controller's seam to slot processes (``SlotRuntime`` is the real one)."""
+
+    def start(self, slot: str, version: str) -> None:
+        """Start ``version`` in ``slot``."""
+        ...
+
+    def status(self, slot: str) -> SlotInfo | None:
+        """What ``slot`` does now; None if nothing was started there."""
+        ...
+
+    def stop(self, slot: str) -> None:
+        """Drain and stop ``slot``."""
+        ...
+
+
+class Controller:
+    """Moves deployments through their phases, one persisted step per ``step`` call."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        slots: Slots,
+        router: Router,
+        *,
+        start_timeout_s: float = 120.0,
+        keep_previous_warm: bool = True,
+        clock: Callable[[], float] = time.time,
+        actor: str | None = None,
+    ) -> None:
+        """Wire the ledger, the slots and the router; ``clock`` is wall time (persisted)."""
+        self.ledger = ledger
+        self.slots = slots
+        self.router = router
+        self.start_timeout_s = start_timeout_s
+        self.keep_previous_warm = keep_previous_warm
+        self.clock = clock
+        self.actor = actor
+
+    def _to(
+        self, rollout: Rollout, phase: Phase, reason: str | None = None, **kw: object
+    ) -> Rollout:
+        return transition(self.ledger, rollout, phase, reason=reason, actor=self.actor, **kw)
+
+    def step(self, rollout: Rollout) -> Rollout:
+        """Take one step; returns the rollout as persisted afterwards (maybe unchanged)."""
+        handlers = {
+            Phase.PENDING: self._pending,
+            Phase.STOPPING_OLD: self._stopping_old,
+            Phase.STARTING: self._starting,
+            Phase.SHIFTING: self._shifting,
+            Phase.DRAINING: self._draining,
+            Phase.ROLLING_BACK: self._rolling_back,
+        }
+        handler = handlers.get(rollout.phase)
+        return rollout if handler is None else handler(rollout)
+
+    def live_route(self) -> Route | None:
+        """The route that takes the traffic now, if any."""
+        return next((r for r in self.router.routes() if r.weight > 0 and not r.backup), None)
+
+    # -- phases -----------------------------------------------------------------------------
+
+    def _pending(self, r: Rollout) -> Rollout:
+        live = self.live_route()
+        old_slot, old_version = (live.slot, live.version) if live else (None, None)
+        for name in SLOT_NAMES:
+            info = self.slots.status(name)
+            if name != old_slot and info and info.state == "ready" and info.version == r.version:
+                # A warm slot already serves it (a rollback to the kept previous version).
+                return self._to(
+                    r, Phase.SHIFTING, slot=name, old_slot=old_slot, old_version=old_version
+                )
+        slot = next(name for name in SLOT_NAMES if name != old_slot)
+        if r.strategy == "recreate" and old_slot is not None:
+            return self._to(
+                r,
+                Phase.STOPPING_OLD,
+                f"recreate: stopping {old_version} first; the service is down until "
+                f"{r.version} is ready",
+                slot=slot,
+                old_slot=old_slot,
+                old_version=old_version,
+                stopped_at=self.clock(),
+            )
+        r = self._to(
+            r,
+            Phase.STARTING,
+            slot=slot,
+            old_slot=old_slot,
+            old_version=old_version,
+            started_at=self.clock(),
+        )
+        return self._start(r)
+
+    def _stopping_old(self, r: Rollout) -> Rollout:
+        assert r.old_slot is not None
+        self.slots.stop(r.old_slot)
+        r = self._to(r, Phase.STARTING, started_at=self.clock())
+        return self._start(r)
+
+    def _start(self, r: Rollout) -> Rollout:
+        assert r.slot is not None
+        try:
+            self.slots.start(r.slot, r.version)
+        except TtsopsError as exc:
+            return self._to(r, Phase.ROLLING_BACK, f"cannot start {r.version}: {exc.message}")
+        return r
+
+    def _starting(self, r: Rollout) -> Rollout:
+        assert r.slot is not None and r.started_at is not None
+        info = self.slots.status(r.slot)
+        if info is None or info.version != r.version:
+            return self._start(r)  # killed between persisting STARTING and starting the slot
+        if info.state == "ready":
+            return self._to(r, Phase.SHIFTING)
+        if info.state in ("exited", "failed"):
+            return self._to(
+                r, Phase.ROLLING_BACK, f"slot {r.slot} ({r.version}) failed to start: {info.detail}"
+            )
+        waited = self.clock() - r.started_at
+        limit = r.start_timeout_s or self.start_timeout_s
+        if waited > limit:
+            return self._to(
+                r,
+                Phase.ROLLING_BACK,
+                f"slot {r.slot} ({r.version}) not ready after {waited:.1f} s (start timeout "
+                f"{limit:g} s; raise it with --start-timeout or [agent] start_timeout_s if the "
+                "model loads slowly)",
+            )
+        return r
+
+    def _shifting(self, r: Rollout) -> Rollout:
+        assert r.slot is not None
+        info = self.slots.status(r.slot)
+        if info is None or info.state != "ready" or info.port is None:
+            why = info.detail if info else "not running"
+            return self._to(r, Phase.ROLLING_BACK, f"slot {r.slot} lost readiness: {why}")
+        routes = [Route(r.slot, info.port, r.version, 100)]
+        old = self._ready(r.old_slot, r.old_version)
+        if old is not None and old.port is not None and r.old_slot != r.slot:
+            routes.append(Route(old.slot, old.port, old.version, 0, backup=True))
+        try:
+            self._apply(routes)
+        except RolloutError as exc:
+            return self._to(r, Phase.ROLLING_BACK, exc.message)
+        downtime = None if r.stopped_at is None else round(self.clock() - r.stopped_at, 3)
+        note = f"downtime {downtime:.1f} s" if downtime is not None else None
+        return self._to(r, Phase.DRAINING, note, downtime_s=downtime)
+
+    def _draining(self, r: Rollout) -> Rollout:
+        assert r.slot is not None
+        info = self.slots.status(r.slot)
+        if info is not None and info.port is not None:
+            self._apply([Route(r.slot, info.port, r.version, 100)])
+        if r.old_slot is not None and r.old_slot != r.slot and not self.keep_previous_warm:
+            self.slots.stop(r.old_slot)
+        done = self._to(r, Phase.LIVE)
+        if r.retires is not None:
+            self._retire(r.retires, r.reason)
+        return done
+
+    def _rolling_back(self, r: Rollout) -> Rollout:
+        end = Phase.ABORTED if r.abort else Phase.ROLLED_BACK
+        if r.old_version is None or r.old_slot is None:
+            if r.slot is not None:
+                self.slots.stop(r.slot)
+            self._apply([])
+            return self._to(r, Phase.ABORTED if r.abort else Phase.FAILED)
+        old = self.slots.status(r.old_slot)
+        if old is None or old.state in ("exited", "failed") or old.version != r.old_version:
+            self.slots.start(r.old_slot, r.old_version)  # recreate, or a slot that died
+            return r
+        if old.state != "ready" or old.port is None:
+            return r
+        self._apply([Route(r.old_slot, old.port, r.old_version, 100)])
+        if r.slot is not None and r.slot != r.old_slot:
+            self.slots.stop(r.slot)
+        return self._to(r, end)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _ready(self, slot: str | None, version: str | None) -> SlotInfo | None:
+        if slot is None:
+            return None
+        info = self.slots.status(slot)
+        ok = info is not None and info.state == "ready" and info.version == version
+        return info if ok else None
+
+    def _apply(self, routes: list[Route]) -> None:
+        if self.router.routes() != routes:
+            self.router.apply(routes)
+
+    def _retire(self, deployment_id: int, reason: str | None) -> None:
+        record = self.ledger.get_deployment(deployment_id)
+        if record is None or record.state != DeploymentState.LIVE:
+            return
+        self._to(load(self.ledger, record), Phase.ROLLED_BACK, reason or "rolled back")

@@ -1,0 +1,53 @@
+"""Rendering the nginx config of the router: a pure function of the routes."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import jinja2
+
+from ttsops.rollout.router import Route
+
+__all__ = ["render_nginx"]
+
+
+def _template() -> jinja2.Template:
+    source = (
+        resources.files("ttsops")
+        .joinpath("templates/nginx/nginx.conf.j2")
+        .read_text(encoding="utf-8")
+    )
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - an nginx config, not HTML
+    )
+    return env.from_string(source)
+
+
+def render_nginx(
+    routes: list[Route],
+    *,
+    prefix: str,
+    listen_port: int,
+    listen_host: str = "127.0.0.1",
+    read_timeout_s: float = 300.0,
+    user: str | None = None,
+) -> str:
+    """The nginx.conf text for ``routes``: weighted slots, backups, or a 503 when none.
+
+    A route with weight 0 and no ``backup`` is left out; so is every route when none has
+    a weight, and the router then answers 503 "no version is live".
+    """
+    live = [r for r in routes if r.weight > 0 and not r.backup]
+    servers = [*live, *(r for r in routes if r.backup)] if live else []
+    return _template().render(
+        servers=servers,
+        prefix=prefix,
+        listen_port=listen_port,
+        listen_host=listen_host,
+        read_timeout_s=int(read_timeout_s),
+        user=user,
+    )
