@@ -30,6 +30,9 @@ with a JSON body ``{"error": {"type", "code", "message"}}``.
     │       └── CorruptBlobError         a stored blob's sha256 differs from its name
     ├── GateError                    the quality gate could not reach a verdict
     ├── RolloutError                 a deployment step failed
+    │   ├── DeploymentBusyError      another deployment is in flight on the host (409)
+    │   ├── IllegalTransitionError   a phase change the transition table refuses (409)
+    │   └── RouterError              nginx is missing, refused its config, or did not switch
     └── BatchError                   a batch could not run
 """
 
@@ -40,11 +43,13 @@ __all__ = [
     "BundleError",
     "ConfigError",
     "CorruptBlobError",
+    "DeploymentBusyError",
     "DigestMismatchError",
     "EngineError",
     "EngineLoadError",
     "EngineNotFoundError",
     "GateError",
+    "IllegalTransitionError",
     "InputTooLongError",
     "InvalidInputError",
     "InvalidVersionError",
@@ -55,6 +60,7 @@ __all__ = [
     "RequestError",
     "RequestTimeoutError",
     "RolloutError",
+    "RouterError",
     "StoreError",
     "StoreUnavailableError",
     "SynthesisError",
@@ -228,6 +234,26 @@ class RolloutError(TtsopsError):
     """A deployment step failed."""
 
     code = "rollout_error"
+
+
+class DeploymentBusyError(RolloutError):
+    """Another deployment is in flight on this host; one at a time."""
+
+    http_status = 409
+    code = "deployment_in_progress"
+
+
+class IllegalTransitionError(RolloutError):
+    """A phase change the deployment's transition table does not allow."""
+
+    http_status = 409
+    code = "illegal_transition"
+
+
+class RouterError(RolloutError):
+    """nginx is missing, refused the rendered config, or did not serve the new routes."""
+
+    code = "router_error"
 
 
 class BatchError(TtsopsError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ttsops.rollout.agent import Agent, DeploymentBusyError, agent_token
+from ttsops.rollout.agent import Agent, agent_token
 from ttsops.rollout.client import AgentClient
 from ttsops.rollout.controller import STRATEGIES, Controller, Slots
 from ttsops.rollout.router import Route, Router
@@ -12,7 +12,6 @@ from ttsops.rollout.runtime_nginx import NginxRouter, find_nginx
 from ttsops.rollout.state import (
     PHASE_EVENT,
     TRANSITIONS,
-    IllegalTransitionError,
     Phase,
     Rollout,
     load,
@@ -28,8 +27,6 @@ __all__ = [
     "Agent",
     "AgentClient",
     "Controller",
-    "DeploymentBusyError",
-    "IllegalTransitionError",
     "NginxRouter",
     "Phase",
     "Rollout",

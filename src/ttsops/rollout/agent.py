@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ttsops.errors import RolloutError, TtsopsError
+from ttsops.errors import DeploymentBusyError, RolloutError, TtsopsError
 from ttsops.registry import DeploymentRecord, DeploymentState, Registry
 from ttsops.rollout.controller import STRATEGIES, Controller
 from ttsops.rollout.procs import write_atomic
@@ -26,16 +26,9 @@ from ttsops.rollout.runtime_nginx import NginxRouter
 from ttsops.rollout.state import Phase, Rollout, load, start, transition
 from ttsops.settings import Settings
 
-__all__ = ["Agent", "DeploymentBusyError", "SlotView", "agent_token"]
+__all__ = ["Agent", "SlotView", "agent_token"]
 
 log = logging.getLogger("ttsops.agent")
-
-
-class DeploymentBusyError(RolloutError):
-    """Another deployment is in flight on this host; one at a time."""
-
-    http_status = 409
-    code = "deployment_in_progress"
 
 
 @dataclass(frozen=True)

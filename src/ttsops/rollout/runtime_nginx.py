@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from ttsops.errors import RolloutError
+from ttsops.errors import RouterError
 from ttsops.rollout.procs import alive, read_pid, stop_pid, write_atomic
 from ttsops.rollout.router import Route
 from ttsops.rollout.router_nginx import render_nginx
@@ -37,7 +37,7 @@ def find_nginx() -> str:
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).is_file()), None
     )
     if found is None:
-        raise RolloutError(
+        raise RouterError(
             "nginx is not installed (not on PATH nor in /usr/sbin); the agent routes traffic "
             "through it: install it with `sudo apt-get install nginx-light` (or run "
             "scripts/system-deps.sh), then start the agent again"
@@ -105,7 +105,7 @@ class NginxRouter:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self._child.poll() is not None:
-                raise RolloutError(
+                raise RouterError(
                     f"nginx exited with code {self._child.returncode} on start; see "
                     f"{self.prefix / 'logs'} (is port {self.public_port} taken? choose another "
                     "--public-port)"
@@ -113,7 +113,7 @@ class NginxRouter:
             if self.pid() is not None and self._answers():
                 return
             time.sleep(0.05)
-        raise RolloutError(f"nginx did not answer on {self.url} within 10 s; see its logs")
+        raise RouterError(f"nginx did not answer on {self.url} within 10 s; see its logs")
 
     def apply(self, routes: list[Route]) -> None:
         """Persist, render, test and reload ``routes``; return once the public port serves them."""
@@ -151,7 +151,7 @@ class NginxRouter:
             check=False,
         )
         if test.returncode != 0:
-            raise RolloutError(
+            raise RouterError(
                 f"nginx refused the rendered config {candidate}: {test.stderr.strip()}; the "
                 "router keeps its previous config"
             )
@@ -160,7 +160,7 @@ class NginxRouter:
     def _reload(self) -> None:
         pid = self.pid()
         if pid is None:
-            raise RolloutError(f"nginx is not running (no live pid in {self.prefix}/nginx.pid)")
+            raise RouterError(f"nginx is not running (no live pid in {self.prefix}/nginx.pid)")
         os.kill(pid, signal.SIGHUP)
 
     def _answers(self) -> bool:
@@ -187,7 +187,7 @@ class NginxRouter:
             if seen in wanted:
                 return
             time.sleep(0.05)
-        raise RolloutError(
+        raise RouterError(
             f"router on {self.url} still serves {seen or 'nothing'} {self.verify_timeout_s:.0f} s "
             f"after switching to {', '.join(sorted(wanted)) or 'no version'}; see "
             f"{self.prefix / 'logs' / 'error.log'}"

@@ -13,13 +13,12 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from ttsops.errors import RolloutError
+from ttsops.errors import IllegalTransitionError
 from ttsops.registry import DeploymentRecord, DeploymentState, Ledger
 
 __all__ = [
     "PHASE_EVENT",
     "TRANSITIONS",
-    "IllegalTransitionError",
     "Phase",
     "Rollout",
     "load",
@@ -103,13 +102,6 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     Phase.ABORTED: frozenset(),
 }
 """Every legal move; ``LIVE → ROLLED_BACK`` is a later rollback retiring a live deployment."""
-
-
-class IllegalTransitionError(RolloutError):
-    """A phase change the transition table does not allow."""
-
-    http_status = 409
-    code = "illegal_transition"
 
 
 @dataclass(frozen=True)
