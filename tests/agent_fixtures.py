@@ -6,8 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,15 @@ import httpx
 from ttsops.bundle import Source, build_bundle, load_manifest
 from ttsops.rollout.procs import alive, read_pid
 
-__all__ = ["AgentProcess", "free_port", "make_version"]
+__all__ = [
+    "AgentProcess",
+    "LoadGenerator",
+    "Shot",
+    "allowed_versions",
+    "free_port",
+    "make_version",
+    "switch_windows",
+]
 
 
 def free_port() -> int:
@@ -94,7 +104,9 @@ class AgentProcess:
             *self.extra,
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.home
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -150,3 +162,123 @@ class AgentProcess:
             pid = read_pid(path)
             if pid is not None and alive(pid, mark):
                 os.kill(pid, sig)
+
+
+@dataclass
+class Shot:
+    """One request of the load generator."""
+
+    started: float
+    ended: float
+    status: int
+    """HTTP status, or 0 when the connection failed or the body was cut."""
+    version: str | None
+    """``X-TTSOps-Version`` of the answer."""
+    error: str = ""
+
+
+class LoadGenerator:
+    """Bounded load through the router: a few threads, at most ``max_requests`` and ``max_s``.
+
+    Each request opens a fresh connection (no keep-alive across a reload) and reads the whole
+    streamed body, so a cut stream counts as a failure.
+    """
+
+    def __init__(
+        self, url: str, *, threads: int = 2, max_requests: int = 3000, max_s: float = 180
+    ) -> None:
+        self.url = url
+        self.threads = threads
+        self.max_requests = max_requests
+        self.max_s = max_s
+        self.shots: list[Shot] = []
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> LoadGenerator:
+        deadline = time.monotonic() + self.max_s
+        for n in range(self.threads):
+            worker = threading.Thread(target=self._run, args=(n, deadline), daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=60)
+
+    def _run(self, n: int, deadline: float) -> None:
+        text = ["Hello there.", "The quick brown fox jumps over the lazy dog."][n % 2]
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            with self._lock:
+                if len(self.shots) >= self.max_requests:
+                    return
+            started = time.time()
+            try:
+                with (
+                    httpx.Client(timeout=60) as client,
+                    client.stream(
+                        "POST",
+                        f"{self.url}/v1/audio/speech",
+                        json={"input": text, "response_format": "wav"},
+                    ) as reply,
+                ):
+                    body = reply.read()
+                    ok = reply.status_code == 200 and body[:4] == b"RIFF" and len(body) > 1000
+                    shot = Shot(started, time.time(), reply.status_code if ok else 0,
+                                reply.headers.get("x-ttsops-version"),
+                                "" if ok else body[:200].decode(errors="replace"))  # fmt: skip
+            except httpx.HTTPError as exc:
+                shot = Shot(started, time.time(), 0, None, f"{type(exc).__name__}: {exc}")
+            with self._lock:
+                self.shots.append(shot)
+
+    def failures(self) -> list[Shot]:
+        """Requests that did not get a complete 200 answer."""
+        return [s for s in self.shots if s.status != 200]
+
+
+def switch_windows(
+    agent: AgentProcess, deployment_ids: Sequence[int]
+) -> list[tuple[float, float, str, str]]:
+    """(shift start, shift verified, old, new version) of each deployment that replaced one.
+
+    From the phase events: routes change after ``shifting`` is persisted and are verified
+    before ``draining`` is; in between, either version may answer.
+    """
+    windows = []
+    for deployment_id in deployment_ids:
+        events = agent.api("GET", f"/v1/deployments/{deployment_id}/events")
+        phases = {e["data"]["phase"]: e["data"] for e in events if e["kind"] == "rollout.phase"}
+        switched = "shifting" in phases and "draining" in phases
+        if "live" in phases and switched and phases["live"]["old_version"] is not None:
+            live = phases["live"]
+            windows.append(
+                (
+                    phases["shifting"]["at"],
+                    phases["draining"]["at"],
+                    live["old_version"],
+                    live["version"],
+                )
+            )
+    return sorted(windows)
+
+
+def allowed_versions(
+    windows: list[tuple[float, float, str, str]], first: str, started: float, ended: float
+) -> set[str]:
+    """Versions the router was set to at some moment of ``[started, ended]``."""
+    segments: list[tuple[float, float, set[str]]] = []
+    current, since = first, float("-inf")
+    for shift, verified, old, new in windows:
+        segments.append((since, shift, {current}))
+        segments.append((shift, verified, {old, new}))
+        current, since = new, verified
+    segments.append((since, float("inf"), {current}))
+    found: set[str] = set()
+    for lo, hi, versions in segments:
+        if lo <= ended and started <= hi:
+            found |= versions
+    return found

@@ -194,6 +194,7 @@ def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> Fast
             body.strategy,
             actor=body.actor or "api",
             reason=body.reason,
+            start_timeout_s=body.start_timeout_s,
         )
         return view(rollout)
 
