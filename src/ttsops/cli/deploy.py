@@ -57,15 +57,14 @@ def _follow(client: AgentClient, deployment: dict[str, Any]) -> int:
     seen = 0
     current = deployment
     while True:
+        current = client.deployment(current["id"])
         for event in client.events(current["id"], after=seen):
             seen = max(seen, event["id"])
-            output.info(f"{event['at'][11:19]}  {event['message']}")
-        current = client.deployment(current["id"])
+            if event["kind"] != "deployment.state":  # the phase events say it in more detail
+                output.info(f"{event['at'][11:19]}  {event['message']}")
         if current["terminal"]:
             break
         time.sleep(0.3)
-    for event in client.events(current["id"], after=seen):
-        output.info(f"{event['at'][11:19]}  {event['message']}")
     if current["state"] == "live":
         extra = f" (downtime {current['downtime_s']:.1f} s)" if current["downtime_s"] else ""
         output.success(f"{current['version']} is live{extra}")
