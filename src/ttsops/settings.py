@@ -9,6 +9,9 @@ Environment variables:
 ``TTSOPS_LEDGER_URL`` (SQLAlchemy URL, default ``sqlite:///$TTSOPS_HOME/ledger.db``),
 ``TTSOPS_AGENT_URL`` (the agent's management API, default ``http://127.0.0.1:6007``),
 ``TTSOPS_TOKEN`` (bearer token of the agent's API).
+
+Sections of ``ttsops.toml``: ``[server]`` (limits of ``ttsops serve``), ``[gate]``
+(evaluation set and thresholds of ``ttsops gate``) and ``[agent]`` (the deployment agent).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ttsops.errors import ConfigError
 
-__all__ = ["AgentSettings", "ServerSettings", "Settings", "load_settings"]
+__all__ = ["AgentSettings", "GateSettings", "ServerSettings", "Settings", "load_settings"]
 
 
 class ServerSettings(BaseModel):
@@ -50,6 +53,82 @@ class ServerSettings(BaseModel):
 
     max_audio_seconds: float = Field(default=1800.0, gt=0)
     """Most audio one request may produce."""
+
+
+class GateSettings(BaseModel):
+    """Evaluation set and thresholds of ``ttsops gate`` (section ``[gate]``).
+
+    Floors judge the candidate alone; regression limits judge its paired difference from
+    the baseline over the same sentences, with a bootstrap confidence interval.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    eval_set: Path | None = None
+    """Sentences to synthesize: a text file (one per line) or JSONL; default the shipped set."""
+
+    workers: int | None = Field(default=None, ge=1)
+    """Processes that synthesize and score at once; default the number of CPU cores (≤ 8)."""
+
+    min_ovrl: float = Field(default=2.7, ge=1, le=5)
+    """Floor on the candidate's mean DNSMOS OVRL."""
+
+    min_p808: float = Field(default=3.2, ge=1, le=5)
+    """Floor on the candidate's mean DNSMOS P.808 MOS."""
+
+    max_wer: float = Field(default=0.5, ge=0)
+    """Ceiling on the candidate's mean ASR word error rate (pocketsphinx is a weak ASR)."""
+
+    max_rtf: float = Field(default=1.0, gt=0)
+    """Ceiling on the candidate's mean real-time factor (synthesis seconds per audio second)."""
+
+    max_ovrl_drop: float = Field(default=0.1, ge=0)
+    """Largest allowed drop of mean DNSMOS OVRL below the baseline."""
+
+    max_p808_drop: float = Field(default=0.15, ge=0)
+    """Largest allowed drop of mean DNSMOS P.808 below the baseline."""
+
+    max_wer_increase: float = Field(default=0.15, ge=0)
+    """Largest allowed rise of mean WER over the baseline; wide, as synthesis is random."""
+
+    max_rtf_ratio: float = Field(default=1.5, ge=1)
+    """Largest allowed candidate/baseline ratio of mean real-time factor."""
+
+    max_duration_change: float = Field(default=0.25, ge=0)
+    """Largest allowed relative change of total audio duration (0.25 = ±25%)."""
+
+    max_bad_utterances: float = Field(default=0.1, ge=0, le=1)
+    """Share of candidate utterances that may fail a signal sanity check."""
+
+    max_failed_utterances: int = Field(default=0, ge=0)
+    """Candidate utterances that may fail to synthesize at all."""
+
+    min_utterances: int = Field(default=5, ge=1)
+    """Fewest scored sentence pairs a verdict may rest on; fewer is inconclusive."""
+
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    """Two-sided confidence of the bootstrap intervals."""
+
+    bootstrap_resamples: int = Field(default=2000, ge=100)
+    """Resamples of the paired bootstrap."""
+
+    seed: int = 0
+    """Seed of the bootstrap (Piper's synthesis noise cannot be seeded)."""
+
+    max_silence_s: float = Field(default=1.0, gt=0)
+    """Longest leading or trailing silence an utterance may have."""
+
+    max_pause_s: float = Field(default=1.5, gt=0)
+    """Longest silence inside an utterance."""
+
+    max_clipping: float = Field(default=0.001, ge=0, le=1)
+    """Share of samples at full scale an utterance may have."""
+
+    seconds_per_char: tuple[float, float] = (0.03, 0.2)
+    """Plausible range of audio seconds per input character."""
+
+    loudness_lufs: tuple[float, float] = (-40.0, -8.0)
+    """Plausible range of integrated loudness (LUFS)."""
 
 
 class AgentSettings(BaseModel):
@@ -110,6 +189,9 @@ class Settings(BaseModel):
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     """Limits of ``ttsops serve``."""
+
+    gate: GateSettings = Field(default_factory=GateSettings)
+    """Evaluation set and thresholds of ``ttsops gate``."""
 
     agent: AgentSettings = Field(default_factory=AgentSettings)
     """The deployment agent."""

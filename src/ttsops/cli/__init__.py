@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ttsops import __version__
-from ttsops.cli import agent, batch, bundle, deploy, registry, serve
+from ttsops.cli import agent, batch, bundle, deploy, gate, registry, serve
 from ttsops.errors import TtsopsError
 
 __all__ = ["app", "main"]
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(bundle.app, name="bundle")
 registry.register_commands(app)
 app.command("batch")(batch.batch)
+app.command("gate")(gate.gate)
 app.command("serve")(serve.serve)
 app.command("agent")(agent.agent)
 deploy.register_commands(app)

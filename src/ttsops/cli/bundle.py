@@ -60,3 +60,59 @@ def verify(
         f"{manifest.ref}: {len(manifest.files)} files match their digests "
         f"(bundle digest {manifest.digest[:12]})"
     )
+
+
+@app.command("derive")
+def derive(
+    src: Annotated[Path, typer.Argument(help="Bundle to derive from.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to create.")],
+    version: Annotated[str, typer.Option("--version", help="Version of the new bundle.")],
+    perturb: Annotated[
+        float | None,
+        typer.Option(
+            "--perturb", help="Add Gaussian noise to every float weight: std = SIGMA × its std."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the --perturb noise.")] = 0,
+    quantize: Annotated[
+        str | None, typer.Option("--quantize", help="Quantize the weights: int8.")
+    ] = None,
+    zero: Annotated[
+        list[str] | None,
+        typer.Option("--zero", help="Zero the weights matching this glob (repeatable)."),
+    ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Inference setting KEY=VALUE, e.g. length_scale=1.2."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Make a new version of SRC with a changed model file or inference settings.
+
+    Each derived bundle records its parent and recipe. --perturb 0.01 stands in for a
+    retrained checkpoint; --perturb 0.5 or --zero 'dec.conv_post.*' (silence) for a
+    broken one; --quantize int8 for a smaller model.
+
+    Example: ttsops bundle derive bundles/joe --out bundles/joe-1.1.0 --version 1.1.0 --perturb 0.01
+    """
+    from ttsops.bundle import DeriveRecipe, derive_bundle, parse_setting
+    from ttsops.errors import BundleError
+
+    if quantize not in (None, "int8"):
+        raise BundleError(f"--quantize {quantize!r} is not supported; use --quantize int8")
+    recipe = DeriveRecipe(
+        perturb_sigma=perturb,
+        seed=seed,
+        zero=tuple(zero or ()),
+        quantize="int8" if quantize else None,
+        settings=dict(parse_setting(item) for item in settings or ()),
+    )
+    manifest = derive_bundle(src, out, version=version, recipe=recipe, force=force)
+    if as_json:
+        output.print_json({**manifest.model_dump(mode="json"), "digest": manifest.digest})
+        return
+    output.success(
+        f"bundle {manifest.ref} written to {out} (digest {manifest.digest[:12]}): "
+        f"{manifest.source.recipe}, from {manifest.source.parent}"
+    )

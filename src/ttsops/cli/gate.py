@@ -1,0 +1,258 @@
+"""`ttsops gate CANDIDATE`: score a candidate voice against the live one; exit 0/1/2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ttsops.cli import output
+from ttsops.errors import GateError, TtsopsError
+
+if TYPE_CHECKING:
+    from ttsops.gate import EvalSet, GateReport, UtteranceResult
+    from ttsops.registry import Registry
+    from ttsops.settings import GateSettings
+
+__all__ = ["EXIT_CODES", "gate"]
+
+EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 1, "error": 2}
+"""Exit code per outcome; inconclusive is 1 because missing evidence is never a pass."""
+
+_SHOWN = ("ovrl", "p808", "wer", "rtf", "latency_s", "duration_s", "lufs")
+_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "error": "red"}
+
+
+class _Registry:
+    """The registry, opened on first need (a gate of two directories never touches it)."""
+
+    def __init__(self) -> None:
+        self._registry: Registry | None = None
+
+    def get(self) -> Registry:
+        if self._registry is None:
+            from ttsops.registry import Registry
+
+            self._registry = Registry.open()
+        return self._registry
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.close()
+
+
+def _resolve(spec: str, role: str, registry: _Registry) -> tuple[Path, str | None]:
+    """A bundle directory, or a registered version fetched into the cache: (dir, version)."""
+    path = Path(spec)
+    if path.is_dir():
+        return path, None
+    from ttsops.errors import InvalidVersionError
+    from ttsops.registry import normalize_version
+
+    try:
+        version = normalize_version(spec)
+    except InvalidVersionError:
+        raise GateError(
+            f"{role} {spec!r} is neither a bundle directory nor a version; pass a directory "
+            "holding bundle.toml or a registered version such as 1.1.0"
+        ) from None
+    return registry.get().fetch(version).path, version
+
+
+def _default_baseline(registry: _Registry) -> str:
+    live = registry.get().ledger.live_version()
+    if live is None:
+        raise GateError(
+            "no version is live in the ledger, so there is no baseline to compare with; "
+            "pass --baseline VERSION or --baseline DIR (a bundle directory)"
+        )
+    return live
+
+
+def _progress_line(result: UtteranceResult | None) -> str:
+    if result is None:
+        return "loading models and scorers…"
+    return f"{result.role} {result.id}"
+
+
+def _print(report: GateReport) -> None:
+    rows = []
+    for summary in report.summaries:
+        if summary.metric.name not in _SHOWN:
+            continue
+        d = summary.metric.digits
+        cand = f"{summary.candidate.estimate:.{d}f}" if summary.candidate else "–"
+        base = f"{summary.baseline.estimate:.{d}f}" if summary.baseline else "–"
+        delta = "–"
+        if summary.delta is not None:
+            delta = (
+                f"{summary.delta.estimate:+.{d}f} "
+                f"[{summary.delta.low:+.{d}f}, {summary.delta.high:+.{d}f}]"
+            )
+        rows.append((summary.metric.label, cand, base, delta))
+    if rows:
+        output.table(
+            f"{report.candidate.ref or report.candidate.label} vs "
+            f"{report.baseline.ref or report.baseline.label} — {report.eval_set['label']}",
+            ("metric", "candidate", "baseline", "Δ (CI)"),
+            rows,
+        )
+    outcome = report.verdict.outcome.value
+    output.info(f"[bold {_STYLE[outcome]}]gate: {outcome.upper()}[/]")
+    for reason in report.verdict.reasons:
+        output.info(f"  • {reason}")
+
+
+def _record(
+    registry: _Registry,
+    version: str | None,
+    outcome: str,
+    summary: dict[str, Any],
+    baseline: str | None,
+    report_dir: Path | None,
+) -> str:
+    """Store the verdict in the ledger when the candidate is a registered version."""
+    if version is None:
+        return "not recorded in the ledger: the candidate is a directory, not a registered version"
+    from ttsops.registry import Verdict
+
+    uri = report_dir.resolve().as_uri() if report_dir is not None else None
+    record = registry.get().ledger.record_gate_report(
+        version, Verdict(outcome), summary=summary, baseline=baseline, report_uri=uri
+    )
+    return f"recorded in the ledger: gate report #{record.id} on {version}"
+
+
+def gate(
+    candidate: Annotated[
+        str, typer.Argument(help="Candidate: a registered version (1.1.0) or a bundle directory.")
+    ],
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline", help="Compare with this version or bundle directory (default: live)."
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write report.json, report.md, metrics.png and audio here."),
+    ] = None,
+    eval_set: Annotated[
+        Path | None,
+        typer.Option(
+            "--eval-set",
+            help="Sentences (.txt or .jsonl); default: eval_set in ttsops.toml, else shipped.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Use only the first N sentences.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Worker processes (default: cores).")
+    ] = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option(
+            "--summary", help='Append the Markdown report to this file ("$GITHUB_STEP_SUMMARY").'
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Synthesize the evaluation set with CANDIDATE and the baseline, score both, decide.
+
+    Scores per sentence: DNSMOS (OVRL, SIG, BAK, P.808), ASR word error rate
+    (pocketsphinx), real-time factor and latency, silence, clipping, loudness.
+    Thresholds come from the gate section of ttsops.toml. Exits 0 on pass, 1 on fail
+    or inconclusive, 2 when the gate could not run.
+
+    Example: ttsops gate 1.1.0 --report gate-report
+    """
+    registry = _Registry()
+    cand_version: str | None = None
+    try:
+        from ttsops.gate import load_eval_set
+        from ttsops.settings import load_settings
+
+        settings = load_settings().gate
+        sentences = load_eval_set(eval_set or settings.eval_set).limit(limit)
+        cand_dir, cand_version = _resolve(candidate, "candidate", registry)
+        report_obj, base_label = _run(
+            registry, settings, sentences, cand_dir, cand_version, baseline, report, workers
+        )
+    except TtsopsError as exc:
+        output.error(exc.message)
+        if cand_version is not None:
+            _try_record_error(registry, cand_version, exc.message)
+        registry.close()
+        raise typer.Exit(EXIT_CODES["error"]) from None
+    outcome = report_obj.verdict.outcome.value
+    data = report_obj.to_dict()
+    try:
+        recorded = _record(registry, cand_version, outcome, data, base_label, report)
+    except TtsopsError as exc:
+        recorded = f"not recorded in the ledger: {exc.message}"
+        outcome = "error"
+    finally:
+        registry.close()
+    written: dict[str, Path] = {}
+    if report is not None:
+        from ttsops.gate import write_report
+
+        written = write_report(report_obj, report)
+    if summary is not None:
+        with summary.open("a", encoding="utf-8") as handle:
+            handle.write(report_obj.to_markdown())
+    if as_json:
+        output.print_json({**data, "ledger": recorded})
+    else:
+        _print(report_obj)
+        output.info(recorded)
+        if written:
+            output.info(f"report: {', '.join(str(p) for p in written.values())}")
+    raise typer.Exit(EXIT_CODES[outcome])
+
+
+def _run(
+    registry: _Registry,
+    settings: GateSettings,
+    sentences: EvalSet,
+    cand_dir: Path,
+    cand_version: str | None,
+    baseline: str | None,
+    report: Path | None,
+    workers: int | None,
+) -> tuple[GateReport, str]:
+    from ttsops.gate import run_gate
+
+    base_spec = baseline or _default_baseline(registry)
+    base_dir, base_version = _resolve(base_spec, "baseline", registry)
+    base_label = base_version or str(base_dir)
+    with output.progress(transient=True) as bar:
+        task = bar.add_task("gate", total=2 * len(sentences.utterances), extra="")
+
+        def on_progress(done: int, total: int, result: UtteranceResult | None) -> None:
+            bar.update(task, completed=done, total=total, extra=_progress_line(result))
+
+        result = run_gate(
+            cand_dir,
+            base_dir,
+            settings=settings,
+            eval_set=sentences,
+            workers=workers,
+            audio_dir=report / "audio" if report is not None else None,
+            on_progress=on_progress,
+            candidate_label=cand_version or str(cand_dir),
+            baseline_label=base_label + ("" if baseline else " (live)"),
+        )
+    return result, base_label
+
+
+def _try_record_error(registry: _Registry, version: str, message: str) -> None:
+    """Best effort: a gate that errored on a registered version says so in the ledger."""
+    try:
+        from ttsops.registry import Verdict
+
+        registry.get().ledger.record_gate_report(version, Verdict.ERROR, summary={"error": message})
+    except TtsopsError as exc:
+        output.warning(f"the error was not recorded in the ledger: {exc.message}")

@@ -1,0 +1,199 @@
+"""One gate worker: both models and every scorer loaded once, then sentence after sentence.
+
+A gate run starts one worker per core (a process each, since pocketsphinx and Piper's
+phonemizer hold the GIL); each loads the candidate's and the baseline's engines, DNSMOS
+and the ASR once, warms them, and then synthesizes and scores whatever sentence it is
+handed. Load failures are kept, not raised, so the parent can tell a candidate that does
+not load (a fail) from a gate that cannot run (an error).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ttsops.errors import TtsopsError
+from ttsops.gate import scorers
+from ttsops.gate.corpus import Utterance
+from ttsops.gate.results import Role, UtteranceResult
+
+if TYPE_CHECKING:
+    from ttsops.engines import Engine
+    from ttsops.gate.asr import Transcriber
+    from ttsops.gate.mos import Dnsmos
+
+__all__ = ["WorkerState", "init_worker", "load_status", "score_utterance"]
+
+_WARM_TEXT = "Hello there."
+
+
+@dataclass
+class WorkerState:
+    """What one worker has loaded."""
+
+    engines: dict[str, Engine] = field(default_factory=dict)
+    """Loaded engines by role."""
+
+    voices: dict[str, str] = field(default_factory=dict)
+    """Default voice of each model, by role."""
+
+    load_errors: dict[str, str] = field(default_factory=dict)
+    """Why a model did not load, by role."""
+
+    load_s: dict[str, float] = field(default_factory=dict)
+    """Seconds spent loading each part (engines by role, ``scorers``)."""
+
+    mos: Dnsmos | None = None
+    asr: Transcriber | None = None
+
+
+_state: WorkerState | None = None
+
+
+def init_worker(bundles: dict[str, str]) -> None:
+    """Load the bundles (role → directory, in order) and the scorers; never raises.
+
+    Loading stops at the first model that fails, whose error ``load_status`` reports.
+    """
+    global _state  # noqa: PLW0603 - one state per worker process, set by its initializer
+    from ttsops.bundle import load_manifest
+    from ttsops.engines import EngineOptions, load_engine
+
+    state = WorkerState()
+    for role, path in bundles.items():
+        started = time.perf_counter()
+        try:
+            manifest = load_manifest(Path(path))  # the parent verified the digests
+            engine = load_engine(Path(path), manifest, EngineOptions(threads=1))
+            engine.synthesize(_WARM_TEXT, manifest.voices[0], 1.0)
+        except TtsopsError as exc:
+            state.load_errors[role] = exc.message
+        except Exception as exc:  # noqa: BLE001 - any failure to load is the model's verdict
+            state.load_errors[role] = f"{type(exc).__name__}: {exc}"
+        else:
+            state.engines[role] = engine
+            state.voices[role] = manifest.voices[0]
+        state.load_s[role] = time.perf_counter() - started
+        if state.load_errors:
+            _state = state  # the run stops here: nothing is scored without both models
+            return
+    started = time.perf_counter()
+    from ttsops.gate.asr import transcriber
+    from ttsops.gate.mos import MOS_RATE, Dnsmos
+
+    state.mos = Dnsmos(threads=1)
+    state.asr = transcriber()
+    warm = np.random.default_rng(0).normal(0, 0.1, MOS_RATE).astype(np.float32)
+    state.mos.score(warm)
+    state.asr.transcribe(warm)
+    scorers.loudness_lufs(warm, MOS_RATE)  # imports scipy.signal: seconds, once
+    state.load_s["scorers"] = time.perf_counter() - started
+    _state = state
+
+
+def load_status() -> tuple[dict[str, str], dict[str, float]]:
+    """This worker's load errors by role and load seconds by part."""
+    if _state is None:
+        raise RuntimeError("init_worker was not called in this process")
+    return dict(_state.load_errors), dict(_state.load_s)
+
+
+def score_utterance(role: Role, utterance: Utterance, audio_dir: str | None) -> UtteranceResult:
+    """Synthesize ``utterance`` with the ``role`` model and measure everything on it."""
+    if _state is None:
+        raise RuntimeError("init_worker was not called in this process")
+    engine = _state.engines.get(role)
+    if engine is None:
+        reason = _state.load_errors.get(role, "not loaded")
+        return UtteranceResult(
+            role, utterance.id, utterance.text, utterance.reference, error=reason
+        )
+    started = time.perf_counter()
+    first: float | None = None
+    parts = []
+    try:
+        for chunk in engine.stream(utterance.text, _state.voices[role], 1.0):
+            if first is None:
+                first = time.perf_counter() - started
+            parts.append(chunk.samples)
+    except TtsopsError as exc:
+        return UtteranceResult(
+            role, utterance.id, utterance.text, utterance.reference, error=exc.message
+        )
+    except Exception as exc:  # noqa: BLE001 - a model crashing on a sentence is its verdict
+        return UtteranceResult(
+            role, utterance.id, utterance.text, utterance.reference, error=f"{exc!r}"
+        )
+    synthesis_s = time.perf_counter() - started
+    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    rate = engine.sample_rate
+    if audio_dir is not None:
+        _write_wav(Path(audio_dir) / role / f"{utterance.id}.wav", samples, rate)
+    return _measure(role, utterance, samples, rate, synthesis_s, first)
+
+
+def _measure(
+    role: Role,
+    utterance: Utterance,
+    samples: scorers.FloatArray,
+    rate: int,
+    synthesis_s: float,
+    first_s: float | None,
+) -> UtteranceResult:
+    assert _state is not None and _state.mos is not None and _state.asr is not None
+    timings = {"synthesis": synthesis_s}
+    duration = samples.size / rate
+    nonfinite = scorers.nonfinite_count(samples)
+    started = time.perf_counter()
+    clean = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+    silence = scorers.silences(clean, rate)
+    metrics: dict[str, float | None] = {
+        "rtf": scorers.real_time_factor(synthesis_s, duration),
+        "latency_s": first_s,
+        "duration_s": duration,
+        "sec_per_char": scorers.seconds_per_char(duration, utterance.text),
+        "leading_silence_s": silence.leading_s,
+        "trailing_silence_s": silence.trailing_s,
+        "longest_pause_s": silence.longest_pause_s,
+        "clipping": scorers.clipping_ratio(clean),
+        "lufs": scorers.loudness_lufs(clean, rate),
+    }
+    timings["signal"] = time.perf_counter() - started
+    transcript = None
+    if nonfinite == 0:  # NaN audio is judged by the finite check; models would score noise
+        from ttsops.gate.mos import MOS_RATE
+
+        at_16k = scorers.resample(samples, rate, MOS_RATE)
+        started = time.perf_counter()
+        mos = _state.mos.score(at_16k)
+        timings["dnsmos"] = time.perf_counter() - started
+        if mos is not None:
+            metrics.update(ovrl=mos.ovrl, sig=mos.sig, bak=mos.bak, p808=mos.p808)
+        started = time.perf_counter()
+        transcript = _state.asr.transcribe(at_16k)
+        timings["asr"] = time.perf_counter() - started
+        metrics["wer"] = scorers.word_error_rate(utterance.reference, transcript)
+    return UtteranceResult(
+        role,
+        utterance.id,
+        utterance.text,
+        utterance.reference,
+        metrics=metrics,
+        transcript=transcript,
+        sample_rate=rate,
+        nonfinite=nonfinite,
+        speech_s=silence.speech_s,
+        timings=timings,
+    )
+
+
+def _write_wav(path: Path, samples: scorers.FloatArray, rate: int) -> None:
+    import soundfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean = np.clip(np.nan_to_num(samples), -1.0, 1.0)
+    soundfile.write(str(path), clean, rate, subtype="PCM_16")
