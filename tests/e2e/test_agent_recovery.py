@@ -7,10 +7,13 @@ the old slot is drained (SIGTERM after the switch) under load too.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from agent_fixtures import (
     AgentProcess,
@@ -80,3 +83,20 @@ def test_kill_9_mid_deployment_then_restart_finishes_it(agent: AgentProcess) -> 
     assert [(s["version"], s["weight"]) for s in status["slots"]] == [("1.1.0", 100)]
     assert not alive(old_pid, "ttsops serve")  # drained and stopped, not orphaned
     assert status["slots"][0]["pid"] == starting_pid  # adopted, not started a second time
+
+
+def test_restart_restores_a_live_version_whose_slot_died(agent: AgentProcess) -> None:
+    """Agent and live slot both killed: the restarted agent serves the live version again."""
+    first = agent.api("POST", "/v1/deployments", json={"version": "1.0.0"})
+    assert agent.wait_terminal(first["id"])["state"] == "live"
+    agent.kill()
+    slot_pid = read_pid(agent.state_dir / "slots" / "blue" / "pid")
+    assert slot_pid is not None
+    os.kill(slot_pid, signal.SIGKILL)
+    agent.start()
+    newest = agent.api("GET", "/v1/deployments")[0]
+    assert newest["id"] != first["id"]  # the agent started a restore deployment at once
+    restore = agent.wait_terminal(newest["id"])
+    assert restore["version"] == "1.0.0" and restore["state"] == "live"
+    assert "slot was not running" in restore["reason"]
+    assert httpx.get(f"{agent.public_url}/version").json()["version"] == "1.0.0"

@@ -113,6 +113,18 @@ class Agent:
             log.info(
                 "resuming deployment #%d of %s in %s", rollout.id, rollout.version, rollout.phase
             )
+            return
+        # Nothing in flight: if the live version's slot is gone (a reboot, a killed process),
+        # bring it back through an ordinary deployment rather than leave the router dangling.
+        live = self.controller.live_route()
+        version = live.version if live else self.ledger.live_version()
+        if version is None:
+            return
+        info = self.slots.status(live.slot) if live else None
+        if info is None or info.state in ("exited", "failed"):
+            why = f"restore {version}: its slot was not running when the agent started"
+            log.warning(why)
+            start(self.ledger, version, "blue-green", reason=why, actor=self.actor)
 
     def start_loop(self) -> None:
         """Run the controller loop in a background thread."""
@@ -197,6 +209,10 @@ class Agent:
     def rollback(self, *, to: str | None, actor: str, reason: str | None) -> Rollout:
         """Return to ``to`` (default: the previous stable version), as a router switch when warm."""
         with self._lock:
+            active = self.active()
+            if active is not None and to is None:
+                # A rollback while a deployment is in flight stops it: the old version stays.
+                return self.abort(active.id, actor=actor, reason=reason)
             self._refuse_if_busy()
             live = next(
                 (
