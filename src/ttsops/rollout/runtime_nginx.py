@@ -117,8 +117,8 @@ class NginxRouter:
 
     def apply(self, routes: list[Route]) -> None:
         """Persist, render, test and reload ``routes``; return once the public port serves them."""
+        self._write_config(routes)  # refused here, nothing changes: not even routes.json
         write_atomic(self.routes_file, json.dumps([r.__dict__ for r in routes], indent=1))
-        self._write_config(routes)
         if self.pid() is None:
             self.ensure_running()
         else:
