@@ -228,7 +228,7 @@ def transition(
     message = f"deployment #{rollout.id} of {rollout.version}: {rollout.phase.value} → {phase}"
     _persist(ledger, moved, message + (f" ({reason})" if reason else ""), actor)
     if phase.state != rollout.phase.state:
-        ledger.update_deployment_state(rollout.id, phase.state, reason=reason, actor=actor)
+        ledger.update_deployment_state(rollout.id, phase.state, reason=moved.reason, actor=actor)
     return moved
 
 
