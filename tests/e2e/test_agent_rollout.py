@@ -22,6 +22,7 @@ from agent_fixtures import (
     switch_windows,
 )
 
+from ttsops.bundle import DeriveRecipe, derive_bundle
 from ttsops.registry import Registry
 from ttsops.settings import load_settings
 
@@ -30,17 +31,19 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory, joe_bundle: Path) -> Iterator[AgentProcess]:
-    """An agent on free ports over a registry with joe 1.0.0, 1.1.0 and a broken 1.2.0."""
+    """An agent on free ports over joe 1.0.0, 1.1.0 (weights perturbed 1%) and a broken 1.2.0."""
     root = tmp_path_factory.mktemp("agent")
     home = root / "home"
+    perturbed = root / "v110"
+    derive_bundle(joe_bundle, perturbed, version="1.1.0", recipe=DeriveRecipe(perturb_sigma=0.01))
     bundles = [
-        joe_bundle,
-        make_version(joe_bundle, root / "v110", "1.1.0", options={"noise_scale": 0.6}),
-        make_version(joe_bundle, root / "v120", "1.2.0", garbage_model=True),
+        (joe_bundle, None),
+        (perturbed, "110abc0"),
+        (make_version(joe_bundle, root / "v120", "1.2.0", garbage_model=True), None),
     ]
     with Registry.open(load_settings(env={"TTSOPS_HOME": str(home)})) as registry:
-        for bundle in bundles:
-            registry.register(bundle)
+        for bundle, sha in bundles:
+            registry.register(bundle, git_sha=sha)
     process = AgentProcess(home)
     try:
         yield process.start()
