@@ -160,3 +160,18 @@ def test_unreachable_agent_is_a_clear_error(agent: AgentProcess) -> None:
     done = ttsops(agent, "status", "--agent", url)
     assert done.returncode == 1
     assert url in done.stderr and "ttsops agent" in done.stderr
+
+
+def test_unknown_version_is_refused_with_the_fix(agent: AgentProcess) -> None:
+    """Deploying a version that is not registered exits 1 and says how to list and add one."""
+    done = ttsops(agent, "deploy", "9.9.9")
+    assert done.returncode == 1
+    assert "9.9.9 is not registered" in done.stderr and "HTTP 404" in done.stderr
+
+
+def test_second_agent_on_the_same_state_dir_is_refused(agent: AgentProcess) -> None:
+    """One agent owns a state dir; a second one exits 1 naming the first one's pid."""
+    done = ttsops(agent, "agent", "--state-dir", str(agent.state_dir), "--port",
+                  str(free_port()), "--public-port", str(free_port()))  # fmt: skip
+    assert done.returncode == 1
+    assert f"another agent (pid {agent.proc.pid})" in done.stderr  # type: ignore[union-attr]

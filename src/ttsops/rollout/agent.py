@@ -8,6 +8,7 @@ then resumes whatever deployment was in flight, adopting the slots that still ru
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
@@ -15,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ttsops.errors import DeploymentBusyError, RolloutError, TtsopsError
 from ttsops.registry import DeploymentRecord, DeploymentState, Registry
@@ -100,6 +101,8 @@ class Agent:
         )
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock_file = _hold_lock(self.state_dir / "agent.lock")
         self._thread: threading.Thread | None = None
 
     # -- life cycle -------------------------------------------------------------------------
@@ -134,6 +137,7 @@ class Agent:
     def stop_loop(self) -> None:
         """Stop the loop after its current tick; slots and nginx keep serving."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -154,7 +158,8 @@ class Agent:
                 self.slots.rotate_logs()
                 last_rotate = time.monotonic()
             if not moved:
-                self._stop.wait(0.2)
+                self._wake.wait(0.2)  # a new deployment wakes the loop at once
+                self._wake.clear()
 
     def tick(self) -> bool:
         """One controller step of the active deployment; True if its phase changed."""
@@ -167,9 +172,10 @@ class Agent:
             return after.phase != before.phase
 
     def close(self) -> None:
-        """Stop the loop and close the registry."""
+        """Stop the loop, close the registry and release the state dir."""
         self.stop_loop()
         self.registry.close()
+        self._lock_file.close()
 
     # -- operations -------------------------------------------------------------------------
 
@@ -197,6 +203,7 @@ class Agent:
         with self._lock:
             self._refuse_if_busy()
             self.ledger.get_version(version)
+            self._wake.set()
             return start(
                 self.ledger,
                 version,
@@ -231,6 +238,7 @@ class Agent:
                 raise RolloutError(f"{target} is already live; name another version with --to")
             self.ledger.get_version(target)
             why = f"rollback by {actor}" + (f": {reason}" if reason else "")
+            self._wake.set()
             return start(
                 self.ledger,
                 target,
@@ -320,6 +328,25 @@ class Agent:
             "slots": [view.__dict__ for view in self.slot_views()],
             "active_deployment": active.id if active else None,
         }
+
+
+def _hold_lock(path: Path) -> TextIO:
+    """Hold an exclusive lock on ``path`` for the process's life: one agent per state dir."""
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise RolloutError(
+            f"another agent (pid {holder}) already owns the state dir {path.parent}; stop it "
+            "first or give this one another --state-dir"
+        ) from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 _ABORTABLE = frozenset(
