@@ -101,6 +101,7 @@ def test_status_says_what_is_live_with_slots_and_weights(agent: AgentProcess) ->
     done = ttsops(agent, "status")
     assert done.returncode == 0, done.stderr
     assert "1.1.0" in done.stdout and "110abc" in done.stdout
+    assert f"{agent.public_url} (ready)" in done.stdout
     slots = agent.api("GET", "/v1/status")["slots"]
     weights = {(s["version"], s["state"], s["weight"]) for s in slots}
     assert weights == {("1.1.0", "ready", 100), ("1.0.0", "ready", 0)}
@@ -135,6 +136,16 @@ def test_version_not_ready_within_its_start_timeout_is_rolled_back(agent: AgentP
     assert load.failures() == []
     assert {shot.version for shot in load.shots} == {"joe@1.1.0"}
     assert "not ready after" in ttsops(agent, "history").stdout
+
+
+def test_rollback_during_a_deployment_aborts_it(agent: AgentProcess) -> None:
+    """`ttsops rollback` while a deployment is in flight aborts it; the live version stays."""
+    agent.api("POST", "/v1/deployments", json={"version": "1.0.0"})
+    done = ttsops(agent, "rollback", "--reason", "wrong tag")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "aborting it" in done.stdout and "aborted" in done.stdout
+    assert agent.api("GET", "/v1/deployments")[0]["state"] == "aborted"
+    assert httpx.get(f"{agent.public_url}/version").json()["version"] == "1.1.0"
 
 
 def test_management_api_requires_the_token(agent: AgentProcess) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from ttsops.bundle import Manifest
 from ttsops.registry import DeploymentState, Ledger
-from ttsops.rollout import Controller, Phase, Rollout, Route, SlotInfo, load, start
+from ttsops.rollout import Controller, Phase, Rollout, Route, SlotInfo, load, start, transition
 
 
 class FakeSlots:
@@ -265,3 +265,27 @@ def test_starting_phase_without_a_process_starts_it_again(ledger: Ledger) -> Non
     del slots.slots["blue"]
     ctl.step(r)
     assert slots.log == ["start blue 1.0.0", "start blue 1.0.0"]
+
+
+def test_abort_before_any_step_leaves_the_live_version_routed(ledger: Ledger) -> None:
+    """Aborting a deployment that has not started anything ends aborted; routes are untouched."""
+    slots, router = FakeSlots(), FakeRouter()
+    ctl = _controller(ledger, slots, router)
+    _run(ctl, start(ledger, "1.0.0", "blue-green", reason=None, actor="me"), slots)
+    pending = start(ledger, "1.1.0", "blue-green", reason=None, actor="me")
+    aborted = transition(ledger, pending, Phase.ROLLING_BACK, reason="aborted by me", abort=True)
+    r = _run(ctl, aborted, slots)
+    assert r.phase is Phase.ABORTED and _state(ledger, r) is DeploymentState.ABORTED
+    assert router.live() == "1.0.0" and slots.log == ["start blue 1.0.0"]
+
+
+def test_abort_while_starting_stops_the_new_slot_and_keeps_the_old(ledger: Ledger) -> None:
+    """Aborting while the new slot loads stops it and ends aborted with who asked."""
+    slots, router = FakeSlots(), FakeRouter()
+    ctl = _controller(ledger, slots, router)
+    _run(ctl, start(ledger, "1.0.0", "blue-green", reason=None, actor="me"), slots)
+    r = ctl.step(start(ledger, "1.1.0", "blue-green", reason=None, actor="me"))
+    r = transition(ledger, r, Phase.ROLLING_BACK, reason="aborted by ci: wrong tag", abort=True)
+    r = _run(ctl, r, slots, ready=False)
+    assert r.phase is Phase.ABORTED and r.reason == "aborted by ci: wrong tag"
+    assert slots.log[-1] == "stop green" and router.live() == "1.0.0"

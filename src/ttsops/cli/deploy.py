@@ -50,7 +50,7 @@ def _actor() -> str:
     return default_actor()
 
 
-def _follow(client: AgentClient, deployment: dict[str, Any]) -> int:
+def _follow(client: AgentClient, deployment: dict[str, Any], *, abort_ok: bool = False) -> int:
     """Print each new event of a deployment until it is terminal; the exit code."""
     from ttsops.cli import output
 
@@ -68,6 +68,11 @@ def _follow(client: AgentClient, deployment: dict[str, Any]) -> int:
     if current["state"] == "live":
         extra = f" (downtime {current['downtime_s']:.1f} s)" if current["downtime_s"] else ""
         output.success(f"{current['version']} is live{extra}")
+        return 0
+    if abort_ok and current["state"] == "aborted":
+        # `ttsops rollback` during a deployment stops it: the old version still serves.
+        kept = current["old_version"] or "the live version"
+        output.success(f"deployment #{current['id']} aborted; {kept} serves")
         return 0
     output.error(
         f"deployment #{current['id']} of {current['version']} {current['state']}: "
@@ -134,9 +139,12 @@ def rollback(
     client = _client(agent, token_file)
     target = normalize_version(to) if to else None
     created = client.rollback(target, _actor(), reason)
-    output.info(f"rollback #{created['id']} to {created['version']} accepted")
+    if created["phase"] == "rolling_back":
+        output.info(f"deployment #{created['id']} of {created['version']} in flight: aborting it")
+    else:
+        output.info(f"rollback #{created['id']} to {created['version']} accepted")
     if wait:
-        raise typer.Exit(_follow(client, created))
+        raise typer.Exit(_follow(client, created, abort_ok=True))
 
 
 def status(
@@ -162,7 +170,10 @@ def status(
             ("since", data["live_since"]),
             ("git sha", data["git_sha"]),
             ("digest", (data["digest"] or "")[:12] or None),
-            ("public", data["public_url"]),
+            (
+                "public",
+                f"{data['public_url']} ({'ready' if data['public_ready'] else 'NOT ready'})",
+            ),
             ("router pid", data["router_pid"]),
             ("deploying", f"#{data['active_deployment']}" if data["active_deployment"] else None),
         ],

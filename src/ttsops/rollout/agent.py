@@ -325,6 +325,7 @@ class Agent:
             "digest": record.digest if record else None,
             "public_url": self.router.url,
             "router_pid": self.router.pid(),
+            "public_ready": self.router.ready(),
             "slots": [view.__dict__ for view in self.slot_views()],
             "active_deployment": active.id if active else None,
         }

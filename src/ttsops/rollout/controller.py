@@ -192,10 +192,14 @@ class Controller:
     def _rolling_back(self, r: Rollout) -> Rollout:
         end = Phase.ABORTED if r.abort else Phase.ROLLED_BACK
         if r.old_version is None or r.old_slot is None:
+            # Nothing to return to (a first deployment, or aborted before it chose slots):
+            # leave the router alone unless it points at the slot being stopped.
+            live = self.live_route()
             if r.slot is not None:
+                if live is not None and live.slot == r.slot:
+                    self._apply([])
                 self.slots.stop(r.slot)
-            self._apply([])
-            return self._to(r, Phase.ABORTED if r.abort else Phase.FAILED)
+            return self._to(r, end if r.abort else Phase.FAILED)
         old = self.slots.status(r.old_slot)
         if old is None or old.state in ("exited", "failed") or old.version != r.old_version:
             self.slots.start(r.old_slot, r.old_version)  # recreate, or a slot that died

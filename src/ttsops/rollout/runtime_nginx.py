@@ -163,6 +163,13 @@ class NginxRouter:
             raise RouterError(f"nginx is not running (no live pid in {self.prefix}/nginx.pid)")
         os.kill(pid, signal.SIGHUP)
 
+    def ready(self) -> bool:
+        """True when ``/readyz`` through the public port answers 200 (users are served)."""
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def _answers(self) -> bool:
         try:
             httpx.get(f"{self.url}/healthz", timeout=1)
