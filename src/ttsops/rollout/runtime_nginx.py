@@ -25,7 +25,10 @@ from ttsops.rollout.procs import alive, read_pid, stop_pid, write_atomic
 from ttsops.rollout.router import Route
 from ttsops.rollout.router_nginx import render_nginx
 
-__all__ = ["NginxRouter", "find_nginx"]
+__all__ = ["NGINX_PATHS", "NginxRouter", "find_nginx"]
+
+NGINX_PATHS = ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
+"""Where nginx is looked for when it is not on PATH (Debian puts it in /usr/sbin)."""
 
 _MARK = "nginx"
 _TEMPS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -33,9 +36,7 @@ _TEMPS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 def find_nginx() -> str:
     """Path of the nginx binary; a ``RolloutError`` saying how to install it when missing."""
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).is_file()), None
-    )
+    found = shutil.which("nginx") or next((p for p in NGINX_PATHS if Path(p).is_file()), None)
     if found is None:
         raise RouterError(
             "nginx is not installed (not on PATH nor in /usr/sbin); the agent routes traffic "
