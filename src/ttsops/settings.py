@@ -88,8 +88,9 @@ class GateSettings(BaseModel):
     max_p808_drop: float = Field(default=0.15, ge=0)
     """Largest allowed drop of mean DNSMOS P.808 below the baseline."""
 
-    max_wer_increase: float = Field(default=0.15, ge=0)
-    """Largest allowed rise of mean WER over the baseline; wide, as synthesis is random."""
+    max_wer_increase: float = Field(default=0.2, ge=0)
+    """Largest allowed rise of mean WER over the baseline; wide, as synthesis is random and
+    the same voice's WER moves by ±0.06 from run to run."""
 
     max_rtf_ratio: float = Field(default=1.5, ge=1)
     """Largest allowed candidate/baseline ratio of mean real-time factor."""

@@ -23,6 +23,12 @@ SHORT_IDS = {
     "tongue-twister-01",
     "questions-03",
     "punctuation-02",
+    "short-01",
+    "punctuation-04",
+    "questions-04",
+    "punctuation-01",
+    "punctuation-03",
+    "names-03",
 }
 
 
@@ -61,7 +67,7 @@ def retrained(joe_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.fixture(scope="module")
 def short_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Eight short sentences of the shipped set, as a team's own JSONL file."""
+    """14 short sentences of the shipped set, as a team's own JSONL file."""
     path = tmp_path_factory.mktemp("eval") / "short.jsonl"
     lines = [
         json.dumps({"id": u.id, "text": u.text, "reference": u.reference})
@@ -118,9 +124,9 @@ def test_gate_of_a_registered_version_against_the_live_one(
     markdown = (report / "report.md").read_text(encoding="utf-8")
     assert markdown.startswith("## ttsops gate: ✅ PASS — `joe@1.1.0` vs `joe@1.0.0`")
     assert summary.read_text(encoding="utf-8") == markdown
-    assert json.loads((report / "report.json").read_text())["eval_set"]["count"] == 8
+    assert json.loads((report / "report.json").read_text())["eval_set"]["count"] == 14
     assert (report / "metrics.png").stat().st_size > 10_000
-    assert len(list((report / "audio" / "candidate").glob("*.wav"))) == 8
+    assert len(list((report / "audio" / "candidate").glob("*.wav"))) == 14
 
 
 def test_without_a_live_version_the_baseline_must_be_named(

@@ -112,7 +112,8 @@ def derive(
     if as_json:
         output.print_json({**manifest.model_dump(mode="json"), "digest": manifest.digest})
         return
+    parent_ref, _, parent_digest = (manifest.source.parent or "").partition(" ")
     output.success(
         f"bundle {manifest.ref} written to {out} (digest {manifest.digest[:12]}): "
-        f"{manifest.source.recipe}, from {manifest.source.parent}"
+        f"{manifest.source.recipe}, from {parent_ref} ({parent_digest[:12]})"
     )
