@@ -18,7 +18,7 @@ from typing import Any
 from ttsops.bundle import Manifest, verify_bundle
 from ttsops.errors import GateError, ManifestError, TtsopsError
 from ttsops.gate import worker
-from ttsops.gate.corpus import EvalSet
+from ttsops.gate.corpus import EvalSet, Utterance
 from ttsops.gate.policy import judge
 from ttsops.gate.report import GateReport, ModelInfo
 from ttsops.gate.results import Role, UtteranceResult, summarize
@@ -162,7 +162,7 @@ def _collect(
 ) -> tuple[list[UtteranceResult], dict[str, str], dict[str, float]]:
     """Synthesize and score every (role, sentence); return results, load errors, load times."""
     audio = str(audio_dir) if audio_dir is not None else None
-    jobs: list[tuple[Role, Any]] = [
+    jobs: list[tuple[Role, Utterance]] = [
         (role, utt) for utt in eval_set.utterances for role in ("candidate", "baseline")
     ]
     total = len(jobs)
@@ -183,7 +183,7 @@ def _collect(
 
 def _collect_pool(
     bundles: dict[str, str],
-    jobs: list[tuple[Role, Any]],
+    jobs: list[tuple[Role, Utterance]],
     workers: int,
     audio: str | None,
     notify: ProgressFn,

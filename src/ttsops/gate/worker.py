@@ -1,7 +1,7 @@
 """One gate worker: both models and every scorer loaded once, then sentence after sentence.
 
-A gate run starts one worker per core (a process each, since pocketsphinx and Piper's
-phonemizer hold the GIL); each loads the candidate's and the baseline's engines, DNSMOS
+A gate run starts one worker per core (a process each, since pocketsphinx's decoder holds
+the GIL for a whole utterance); each loads the candidate's and the baseline's engines, DNSMOS
 and the ASR once, warms them, and then synthesizes and scores whatever sentence it is
 handed. Load failures are kept, not raised, so the parent can tell a candidate that does
 not load (a fail) from a gate that cannot run (an error).
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ttsops.errors import TtsopsError
+from ttsops.errors import GateError, TtsopsError
 from ttsops.gate import scorers
 from ttsops.gate.corpus import Utterance
 from ttsops.gate.results import Role, UtteranceResult
@@ -133,7 +133,13 @@ def score_utterance(role: Role, utterance: Utterance, audio_dir: str | None) -> 
     rate = engine.sample_rate
     if audio_dir is not None:
         _write_wav(Path(audio_dir) / role / f"{utterance.id}.wav", samples, rate)
-    return _measure(role, utterance, samples, rate, synthesis_s, first)
+    try:
+        return _measure(role, utterance, samples, rate, synthesis_s, first)
+    except Exception as exc:  # noqa: BLE001 - any scorer crash becomes a GateError (exit 2)
+        raise GateError(
+            f"scoring the {role}'s sentence {utterance.id} failed ({exc!r}); the audio was "
+            "made, so this is a fault of the gate's scorers, not of the model: report it"
+        ) from None
 
 
 def _measure(
