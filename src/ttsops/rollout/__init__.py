@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-from ttsops.rollout.agent import Agent, agent_token
-from ttsops.rollout.client import AgentClient
-from ttsops.rollout.controller import STRATEGIES, Controller, Slots
-from ttsops.rollout.router import Route, Router
-from ttsops.rollout.router_nginx import render_nginx
-from ttsops.rollout.runtime import SLOT_NAMES, SlotInfo, SlotRuntime
-from ttsops.rollout.runtime_nginx import NginxRouter, find_nginx
-from ttsops.rollout.state import (
-    PHASE_EVENT,
-    TRANSITIONS,
-    Phase,
-    Rollout,
-    load,
-    start,
-    transition,
-)
+import importlib
+from typing import Any
 
 __all__ = [
     "PHASE_EVENT",
@@ -42,3 +28,36 @@ __all__ = [
     "start",
     "transition",
 ]
+
+# Names load on first use, so the CLI's client commands (and `ttsops --help`) do not import
+# the agent's FastAPI app, SQLAlchemy and the controller.
+_HOME = {
+    "Agent": "agent",
+    "agent_token": "agent",
+    "AgentClient": "client",
+    "STRATEGIES": "controller",
+    "Controller": "controller",
+    "Slots": "controller",
+    "Route": "router",
+    "Router": "router",
+    "render_nginx": "router_nginx",
+    "SLOT_NAMES": "runtime",
+    "SlotInfo": "runtime",
+    "SlotRuntime": "runtime",
+    "NginxRouter": "runtime_nginx",
+    "find_nginx": "runtime_nginx",
+    "PHASE_EVENT": "state",
+    "TRANSITIONS": "state",
+    "Phase": "state",
+    "Rollout": "state",
+    "load": "state",
+    "start": "state",
+    "transition": "state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ttsops.rollout' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"ttsops.rollout.{module}"), name)
