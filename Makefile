@@ -46,7 +46,7 @@ demo: setup ## make the default bundle and serve it on 127.0.0.1:$(PORT)
 	$(VENV)/bin/ttsops bundle default --out $(DEMO_DIR)/joe --force
 	$(VENV)/bin/ttsops serve --bundle $(DEMO_DIR)/joe --host 127.0.0.1 --port $(PORT)
 
-BENCHES ?= serve batch
+BENCHES ?= serve batch gate deploy
 bench: setup system-deps ## benchmarks (BENCHES="serve batch gate deploy"; results in bench/results/, table in bench/README.md)
 	@for b in $(BENCHES); do echo "== bench/$${b}_bench.py"; $(PY) bench/$${b}_bench.py || exit 1; done
 
