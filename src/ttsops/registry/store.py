@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
@@ -287,28 +288,28 @@ class FsspecStore:
         # Remote reads: one ranged GET per chunk, so chunks are big and nothing is cached.
         chunk = _CHUNK if self._local else _REMOTE_CHUNK
         options = {} if self._local else {"block_size": chunk, "cache_type": "none"}
-        try:
-            with self._fs.open(self._blob(sha256), "rb", **options) as src, dest.open("wb") as out:
-                for data in _read_chunks(src, chunk):
-                    hasher.update(data)
-                    out.write(data)
-                    if on_bytes is not None:
-                        on_bytes(len(data))
-        except FileNotFoundError:
-            raise StoreError(
-                f"artifact store {self._where()} has no blob {sha256[:12]}… "
-                f"({self.locate(sha256)}); register the original bundle again to restore it"
-            ) from None
-        except OSError as exc:
-            raise StoreError(
-                f"reading blob {sha256[:12]}… from artifact store {self._where()} failed: {exc}"
-            ) from None
+        with (
+            self._reading(sha256),
+            self._fs.open(self._blob(sha256), "rb", **options) as src,
+            dest.open("wb") as out,
+        ):
+            for data in _read_chunks(src, chunk):
+                hasher.update(data)
+                out.write(data)
+                if on_bytes is not None:
+                    on_bytes(len(data))
         return hasher.hexdigest()
 
     def read_bytes(self, sha256: str) -> bytes:
         """The whole blob in memory (for manifests)."""
-        try:
+        with self._reading(sha256):
             return bytes(self._fs.cat_file(self._blob(sha256)))
+
+    @contextmanager
+    def _reading(self, sha256: str) -> Iterator[None]:
+        """Turn a missing or unreadable blob into a StoreError naming it and the fix."""
+        try:
+            yield
         except FileNotFoundError:
             raise StoreError(
                 f"artifact store {self._where()} has no blob {sha256[:12]}… "
