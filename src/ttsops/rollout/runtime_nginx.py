@@ -46,6 +46,10 @@ def find_nginx() -> str:
     return found
 
 
+_VERIFY_STREAK = 6
+"""Consecutive fresh connections that must reach the new routes before a switch counts."""
+
+
 class NginxRouter:
     """The ``Router`` of a host: one nginx on the public port, config from ``render_nginx``."""
 
@@ -183,6 +187,7 @@ class NginxRouter:
         wanted = {r.version for r in routes if r.weight > 0 and not r.backup}
         deadline = time.monotonic() + self.verify_timeout_s
         seen: str | None = None
+        streak = 0  # old workers accept new connections for a moment after SIGHUP
         while time.monotonic() < deadline:
             try:
                 with httpx.Client(timeout=2) as client:  # a fresh connection each try
@@ -192,7 +197,8 @@ class NginxRouter:
                     return
             except (httpx.HTTPError, ValueError):
                 seen = None
-            if seen in wanted:
+            streak = streak + 1 if seen in wanted else 0
+            if streak >= _VERIFY_STREAK:
                 return
             time.sleep(0.05)
         raise RouterError(
