@@ -11,7 +11,9 @@ Environment variables:
 ``TTSOPS_TOKEN`` (bearer token of the agent's API).
 
 Sections of ``ttsops.toml``: ``[server]`` (limits of ``ttsops serve``), ``[gate]``
-(evaluation set and thresholds of ``ttsops gate``) and ``[agent]`` (the deployment agent).
+(evaluation set and thresholds of ``ttsops gate``), ``[agent]`` (the deployment agent),
+``[canary]`` (canary steps and analysis thresholds), ``[patrol]`` (probes of the live
+service and the alert webhook) and ``[targets.<name>]`` (where ``ttsops release`` deploys).
 """
 
 from __future__ import annotations
@@ -21,11 +23,20 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ttsops.errors import ConfigError
 
-__all__ = ["AgentSettings", "GateSettings", "ServerSettings", "Settings", "load_settings"]
+__all__ = [
+    "AgentSettings",
+    "CanarySettings",
+    "GateSettings",
+    "PatrolSettings",
+    "ServerSettings",
+    "Settings",
+    "TargetSettings",
+    "load_settings",
+]
 
 
 class ServerSettings(BaseModel):
@@ -170,6 +181,118 @@ class AgentSettings(BaseModel):
     log_max_bytes: int = Field(default=10_000_000, ge=4096)
     """Size at which a slot's log is rotated (one older copy is kept)."""
 
+    min_free_disk_mb: int = Field(default=500, ge=0)
+    """A deploy is refused when the state dir's disk has less free space than this."""
+
+
+class CanarySettings(BaseModel):
+    """Steps and analysis thresholds of the ``canary`` strategy (section ``[canary]``).
+
+    At each step the canary slot gets ``steps[i]`` % of new requests for ``step_interval_s``;
+    then its window is compared with the stable slot's over the same time. Probe syntheses
+    keep both slots at ``min_requests`` and give the audio-quality check its samples.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[int] = Field(default_factory=lambda: [10, 50, 100], min_length=1)
+    """Canary traffic share (%) of each step, rising, ending at 100."""
+
+    step_interval_s: float = Field(default=30.0, gt=0)
+    """Seconds of traffic each step's analysis looks at."""
+
+    watch_s: float = Field(default=60.0, ge=0)
+    """After promotion to 100%: seconds during which a regression still rolls back."""
+
+    min_requests: int = Field(default=5, ge=1)
+    """Requests each slot must have answered in a window to judge errors and latency;
+    probe syntheses make up the difference when real traffic is thinner."""
+
+    probes_per_window: int = Field(default=4, ge=0)
+    """Probe syntheses sent to each slot per window and scored with DNSMOS."""
+
+    min_scored: int = Field(default=3, ge=1)
+    """Fewest DNSMOS-scored probes per slot for the audio-quality check; fewer is
+    inconclusive."""
+
+    max_error_rate: float = Field(default=0.02, ge=0, le=1)
+    """Largest share of the canary's requests that may fail (HTTP 5xx)."""
+
+    max_error_rate_increase: float = Field(default=0.01, ge=0, le=1)
+    """Largest rise of the canary's error rate over the stable slot's."""
+
+    max_latency_ratio: float = Field(default=1.5, ge=1)
+    """Largest canary/stable ratio of request latency p95."""
+
+    min_latency_slack_s: float = Field(default=0.25, ge=0)
+    """p95 differences smaller than this never fail (noise on a busy host)."""
+
+    max_ovrl_drop: float = Field(default=0.3, ge=0)
+    """Largest drop of mean DNSMOS OVRL of canary probes below the stable slot's."""
+
+    failure_limits: dict[str, int] = Field(
+        default_factory=lambda: {"error_rate": 0, "latency_p95": 1, "audio_quality": 1}
+    )
+    """Failed analyses a metric may have before the canary rolls back (a failed window
+    within the limit is repeated); metrics not named get 0."""
+
+    inconclusive_limit: int = Field(default=3, ge=0)
+    """Inconclusive analyses in a row before the canary rolls back: missing data is
+    never a pass."""
+
+    error_limit: int = Field(default=3, ge=0)
+    """Analyses in a row that could not gather data (error) before the canary rolls back."""
+
+    @field_validator("steps")
+    @classmethod
+    def _rising_to_100(cls, steps: list[int]) -> list[int]:
+        if any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)) or steps[-1] != 100:
+            raise ValueError(f"steps must rise strictly within 1..100 and end at 100, got {steps}")
+        return steps
+
+
+class PatrolSettings(BaseModel):
+    """The agent's patrol of the live service, and its alerts (section ``[patrol]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    """Probe the live service through the router on a schedule."""
+
+    interval_s: float = Field(default=30.0, gt=0)
+    """Seconds between probes."""
+
+    timeout_s: float = Field(default=30.0, gt=0)
+    """Longest a probe synthesis may take before it counts as a failure."""
+
+    failures: int = Field(default=3, ge=1)
+    """Consecutive failed probes that raise an alert and start healing."""
+
+    text: str = "This is a patrol check of the live voice."
+    """What the probe synthesizes."""
+
+    webhook_url: str | None = None
+    """Alerts are POSTed here as JSON (version, host, reason); none when unset."""
+
+    recent_s: float = Field(default=900.0, ge=0)
+    """A version live for less than this is rolled back to the previous stable one
+    instead of restarted."""
+
+
+class TargetSettings(BaseModel):
+    """A deployment target of ``ttsops release`` (section ``[targets.<name>]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_url: str = "http://127.0.0.1:6007"
+    """The target's agent management API."""
+
+    token_env: str = "TTSOPS_TOKEN"
+    """Environment variable holding the target agent's bearer token."""
+
+    token_file: Path | None = None
+    """File holding the token, when the environment variable is not set."""
+
 
 class Settings(BaseModel):
     """Everything ttsops reads from its config file and environment."""
@@ -196,6 +319,16 @@ class Settings(BaseModel):
 
     agent: AgentSettings = Field(default_factory=AgentSettings)
     """The deployment agent."""
+
+    canary: CanarySettings = Field(default_factory=CanarySettings)
+    """Steps and thresholds of canary deployments."""
+
+    patrol: PatrolSettings = Field(default_factory=PatrolSettings)
+    """The agent's patrol and alerts."""
+
+    targets: dict[str, TargetSettings] = Field(default_factory=dict)
+    """Deployment targets of ``ttsops release`` by name (``staging``, ``production``…);
+    a target not named here uses ``agent_url`` and ``TTSOPS_TOKEN``."""
 
     agent_url: str = "http://127.0.0.1:6007"
     """Where the CLI finds the agent's management API."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from ttsops.gate.policy import judge, sanity_problems
 from ttsops.gate.results import Role, UtteranceResult
-from ttsops.gate.verdict import Outcome, Verdict
+from ttsops.verdict import Outcome, Verdict
 from ttsops.settings import GateSettings
 
 RATE = 22050

@@ -14,7 +14,7 @@ from ttsops.gate.report import GateReport, ModelInfo, write_report
 from ttsops.gate.results import METRICS, Metric, MetricSummary, UtteranceResult, summarize
 from ttsops.gate.run import ProgressFn, default_workers, run_gate
 from ttsops.gate.stats import Interval, bootstrap_mean, paired_difference, paired_ratio
-from ttsops.gate.verdict import Check, Outcome, Verdict
+from ttsops.verdict import Check, Outcome, Verdict
 
 __all__ = [
     "METRICS",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ttsops.gate.results import MetricSummary, UtteranceResult
-from ttsops.gate.verdict import Outcome, Verdict
+from ttsops.verdict import Outcome, Verdict
 
 __all__ = ["GateReport", "ModelInfo", "write_report"]
 

@@ -22,7 +22,7 @@ from ttsops.gate.corpus import EvalSet, Utterance
 from ttsops.gate.policy import judge
 from ttsops.gate.report import GateReport, ModelInfo
 from ttsops.gate.results import Role, UtteranceResult, summarize
-from ttsops.gate.verdict import Outcome, Verdict
+from ttsops.verdict import Outcome, Verdict
 from ttsops.settings import GateSettings
 
 __all__ = ["MAX_DEFAULT_WORKERS", "ProgressFn", "default_workers", "run_gate"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ttsops.gate.verdict import Check, Outcome, Verdict
+from ttsops.verdict import Check, Outcome, Verdict
 
 
 def _check(name: str, outcome: Outcome) -> Check:
