@@ -287,7 +287,7 @@ class TargetSettings(BaseModel):
     agent_url: str = "http://127.0.0.1:6007"
     """The target's agent management API."""
 
-    token_env: str = "TTSOPS_TOKEN"
+    token_env: str = "TTSOPS_TOKEN"  # noqa: S105 - the name of a variable, not a secret
     """Environment variable holding the target agent's bearer token."""
 
     token_file: Path | None = None
