@@ -75,6 +75,10 @@ class EventKind(StrEnum):
     GATE_REPORTED = "gate.reported"
     DEPLOYMENT_CREATED = "deployment.created"
     DEPLOYMENT_STATE = "deployment.state"
+    CANARY_ANALYSIS = "canary.analysis"
+    ALERT = "alert"
+    HEAL = "patrol.heal"
+    RELEASE = "release"
     NOTE = "note"
 
 
