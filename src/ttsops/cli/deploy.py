@@ -84,7 +84,12 @@ def _follow(client: AgentClient, deployment: dict[str, Any], *, abort_ok: bool =
 def deploy(
     version: Annotated[str, typer.Argument(help="Registered version, e.g. 1.4.0.")],
     strategy: Annotated[
-        str, typer.Option(help="blue-green (zero downtime) or recreate (one model at a time).")
+        str,
+        typer.Option(
+            help="blue-green (all traffic at once, zero downtime), canary (10% → 50% → 100%, "
+            "each step analysed against the live version; rolls back by itself) or recreate "
+            "(one model at a time)."
+        ),
     ] = "blue-green",
     reason: Annotated[str | None, typer.Option(help="Why; recorded in the history.")] = None,
     start_timeout: Annotated[

@@ -12,6 +12,7 @@ import fcntl
 import logging
 import os
 import secrets
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any, TextIO
 from ttsops.errors import DeploymentBusyError, RolloutError, TtsopsError
 from ttsops.registry import DeploymentRecord, DeploymentState, Registry
 from ttsops.rollout.controller import STRATEGIES, Controller
+from ttsops.rollout.observer import SlotObserver
 from ttsops.rollout.procs import write_atomic
 from ttsops.rollout.runtime import SlotRuntime
 from ttsops.rollout.runtime_nginx import NginxRouter
@@ -91,6 +93,7 @@ class Agent:
             read_timeout_s=settings.server.request_timeout_s + 30,
         )
         self.actor = f"agent@{os.uname().nodename}"
+        self.observer = SlotObserver(settings.canary, timeout_s=settings.server.request_timeout_s)
         self.controller = Controller(
             self.ledger,
             self.slots,
@@ -98,6 +101,8 @@ class Agent:
             start_timeout_s=cfg.start_timeout_s,
             keep_previous_warm=cfg.keep_previous_warm,
             actor=self.actor,
+            observer=self.observer,
+            canary=settings.canary,
         )
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -140,6 +145,7 @@ class Agent:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.observer.shutdown()
 
     def _loop(self) -> None:
         last_rotate = 0.0
@@ -203,6 +209,7 @@ class Agent:
         with self._lock:
             self._refuse_if_busy()
             self.ledger.get_version(version)
+            self._check_disk()
             self._wake.set()
             return start(
                 self.ledger,
@@ -270,6 +277,17 @@ class Agent:
                 return rollout
             return transition(
                 self.ledger, rollout, Phase.ROLLING_BACK, reason=why, actor=actor, abort=True
+            )
+
+    def _check_disk(self) -> None:
+        """Refuse a deploy when the state dir's disk is too full to fetch and run a version."""
+        need = self.settings.agent.min_free_disk_mb
+        free = shutil.disk_usage(self.state_dir).free // 1_000_000
+        if free < need:
+            raise RolloutError(
+                f"only {free} MB free on the disk of {self.state_dir} (a deploy needs "
+                f"{need} MB: [agent] min_free_disk_mb); free space, e.g. `ttsops gc` to drop "
+                "old versions' blobs, then deploy again"
             )
 
     def _refuse_if_busy(self) -> None:
@@ -351,5 +369,13 @@ def _hold_lock(path: Path) -> TextIO:
 
 
 _ABORTABLE = frozenset(
-    {Phase.PENDING, Phase.STOPPING_OLD, Phase.STARTING, Phase.SHIFTING, Phase.ROLLING_BACK}
+    {
+        Phase.PENDING,
+        Phase.STOPPING_OLD,
+        Phase.STARTING,
+        Phase.SHIFTING,
+        Phase.CANARY,
+        Phase.WATCHING,
+        Phase.ROLLING_BACK,
+    }
 )

@@ -35,7 +35,7 @@ class DeploymentRequest(BaseModel):
     """Registered version to make live."""
 
     strategy: str = "blue-green"
-    """``blue-green`` or ``recreate``."""
+    """``blue-green``, ``canary`` or ``recreate``."""
 
     actor: str | None = None
     """Who asks (``user@host``, ``ci``); recorded in the events."""
@@ -82,6 +82,8 @@ class DeploymentView(BaseModel):
     slot: str | None
     old_version: str | None
     downtime_s: float | None
+    weight: int | None = None
+    """``canary``: the new version's share of traffic now (%)."""
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -111,6 +113,7 @@ def _view(record: DeploymentRecord, rollout: Rollout) -> DeploymentView:
         slot=rollout.slot,
         old_version=rollout.old_version,
         downtime_s=rollout.downtime_s,
+        weight=rollout.weight,
         created_at=record.created_at,
         updated_at=record.updated_at,
         finished_at=record.finished_at,

@@ -16,15 +16,19 @@ from typing import Protocol
 from ttsops.errors import RolloutError, TtsopsError
 from ttsops.registry import Ledger
 from ttsops.registry.records import DeploymentState
+from ttsops.rollout.canary import CanarySteps, Observer
 from ttsops.rollout.router import Route, Router
 from ttsops.rollout.runtime import SLOT_NAMES, SlotInfo
 from ttsops.rollout.state import Phase, Rollout, load, transition
+from ttsops.settings import CanarySettings
 
 __all__ = ["STRATEGIES", "Controller", "Slots"]
 
-STRATEGIES = ("blue-green", "recreate", "rollback")
-"""``blue-green``: new slot beside the old; ``recreate``: old stops first (one model fits);
-``rollback``: blue-green to an older version, reusing its warm slot when there is one."""
+STRATEGIES = ("blue-green", "canary", "recreate", "rollback")
+"""``blue-green``: new slot beside the old, all traffic switched at once; ``canary``: new
+slot beside the old, traffic shifted in analysed steps (``rollout.canary``); ``recreate``:
+old stops first (one model fits); ``rollback``: blue-green to an older version, reusing its
+warm slot when there is one."""
 
 
 class Slots(Protocol):
@@ -56,8 +60,13 @@ class Controller:
         keep_previous_warm: bool = True,
         clock: Callable[[], float] = time.time,
         actor: str | None = None,
+        observer: Observer | None = None,
+        canary: CanarySettings | None = None,
     ) -> None:
-        """Wire the ledger, the slots and the router; ``clock`` is wall time (persisted)."""
+        """Wire the ledger, the slots and the router; ``clock`` is wall time (persisted).
+
+        ``observer`` measures canary windows; without one the ``canary`` strategy is refused.
+        """
         self.ledger = ledger
         self.slots = slots
         self.router = router
@@ -65,10 +74,14 @@ class Controller:
         self.keep_previous_warm = keep_previous_warm
         self.clock = clock
         self.actor = actor
+        self.canary = (
+            CanarySteps(self, observer, canary or CanarySettings(), clock) if observer else None
+        )
 
-    def _to(
+    def to(
         self, rollout: Rollout, phase: Phase, reason: str | None = None, **kw: object
     ) -> Rollout:
+        """Persist the move of ``rollout`` to ``phase`` (see ``state.transition``)."""
         return transition(self.ledger, rollout, phase, reason=reason, actor=self.actor, **kw)
 
     def step(self, rollout: Rollout) -> Rollout:
@@ -78,6 +91,8 @@ class Controller:
             Phase.STOPPING_OLD: self._stopping_old,
             Phase.STARTING: self._starting,
             Phase.SHIFTING: self._shifting,
+            Phase.CANARY: self._canary,
+            Phase.WATCHING: self._watching,
             Phase.DRAINING: self._draining,
             Phase.ROLLING_BACK: self._rolling_back,
         }
@@ -97,12 +112,12 @@ class Controller:
             info = self.slots.status(name)
             if name != old_slot and info and info.state == "ready" and info.version == r.version:
                 # A warm slot already serves it (a rollback to the kept previous version).
-                return self._to(
+                return self.to(
                     r, Phase.SHIFTING, slot=name, old_slot=old_slot, old_version=old_version
                 )
         slot = next(name for name in SLOT_NAMES if name != old_slot)
         if r.strategy == "recreate" and old_slot is not None:
-            return self._to(
+            return self.to(
                 r,
                 Phase.STOPPING_OLD,
                 f"recreate: stopping {old_version} first; the service is down until "
@@ -112,7 +127,7 @@ class Controller:
                 old_version=old_version,
                 stopped_at=self.clock(),
             )
-        r = self._to(
+        r = self.to(
             r,
             Phase.STARTING,
             slot=slot,
@@ -125,7 +140,7 @@ class Controller:
     def _stopping_old(self, r: Rollout) -> Rollout:
         assert r.old_slot is not None
         self.slots.stop(r.old_slot)
-        r = self._to(r, Phase.STARTING, started_at=self.clock())
+        r = self.to(r, Phase.STARTING, started_at=self.clock())
         return self._start(r)
 
     def _start(self, r: Rollout) -> Rollout:
@@ -133,7 +148,7 @@ class Controller:
         try:
             self.slots.start(r.slot, r.version)
         except TtsopsError as exc:
-            return self._to(r, Phase.ROLLING_BACK, f"cannot start {r.version}: {exc.message}")
+            return self.to(r, Phase.ROLLING_BACK, f"cannot start {r.version}: {exc.message}")
         return r
 
     def _starting(self, r: Rollout) -> Rollout:
@@ -142,15 +157,17 @@ class Controller:
         if info is None or info.version != r.version:
             return self._start(r)  # killed between persisting STARTING and starting the slot
         if info.state == "ready":
-            return self._to(r, Phase.SHIFTING)
+            if r.strategy == "canary":
+                return self._steps().begin(r)
+            return self.to(r, Phase.SHIFTING)
         if info.state in ("exited", "failed"):
-            return self._to(
+            return self.to(
                 r, Phase.ROLLING_BACK, f"slot {r.slot} ({r.version}) failed to start: {info.detail}"
             )
         waited = self.clock() - r.started_at
         limit = r.start_timeout_s or self.start_timeout_s
         if waited > limit:
-            return self._to(
+            return self.to(
                 r,
                 Phase.ROLLING_BACK,
                 f"slot {r.slot} ({r.version}) not ready after {waited:.1f} s (start timeout "
@@ -164,30 +181,41 @@ class Controller:
         info = self.slots.status(r.slot)
         if info is None or info.state != "ready" or info.port is None:
             why = info.detail if info else "not running"
-            return self._to(r, Phase.ROLLING_BACK, f"slot {r.slot} lost readiness: {why}")
+            return self.to(r, Phase.ROLLING_BACK, f"slot {r.slot} lost readiness: {why}")
         routes = [Route(r.slot, info.port, r.version, 100)]
-        old = self._ready(r.old_slot, r.old_version)
+        old = self.ready_slot(r.old_slot, r.old_version)
         if old is not None and old.port is not None and r.old_slot != r.slot:
             routes.append(Route(old.slot, old.port, old.version, 0, backup=True))
         try:
-            self._apply(routes)
+            self.apply(routes)
         except RolloutError as exc:
-            return self._to(r, Phase.ROLLING_BACK, exc.message)
+            return self.to(r, Phase.ROLLING_BACK, exc.message)
         downtime = None if r.stopped_at is None else round(self.clock() - r.stopped_at, 3)
         note = f"downtime {downtime:.1f} s" if downtime is not None else None
-        return self._to(r, Phase.DRAINING, note, downtime_s=downtime)
+        return self.to(r, Phase.DRAINING, note, downtime_s=downtime)
 
     def _draining(self, r: Rollout) -> Rollout:
         assert r.slot is not None
         info = self.slots.status(r.slot)
         if info is not None and info.port is not None:
-            self._apply([Route(r.slot, info.port, r.version, 100)])
+            self.apply([Route(r.slot, info.port, r.version, 100)])
         if r.old_slot is not None and r.old_slot != r.slot and not self.keep_previous_warm:
             self.slots.stop(r.old_slot)
-        done = self._to(r, Phase.LIVE)
+        done = self.to(r, Phase.LIVE)
         if r.retires is not None:
             self._retire(r.retires, r.reason)
         return done
+
+    def _steps(self) -> CanarySteps:
+        if self.canary is None:
+            raise RolloutError("this controller has no canary observer; the canary cannot run")
+        return self.canary
+
+    def _canary(self, r: Rollout) -> Rollout:
+        return self._steps().canary(r)
+
+    def _watching(self, r: Rollout) -> Rollout:
+        return self._steps().watching(r)
 
     def _rolling_back(self, r: Rollout) -> Rollout:
         end = Phase.ABORTED if r.abort else Phase.ROLLED_BACK
@@ -197,30 +225,32 @@ class Controller:
             live = self.live_route()
             if r.slot is not None:
                 if live is not None and live.slot == r.slot:
-                    self._apply([])
+                    self.apply([])
                 self.slots.stop(r.slot)
-            return self._to(r, end if r.abort else Phase.FAILED)
+            return self.to(r, end if r.abort else Phase.FAILED)
         old = self.slots.status(r.old_slot)
         if old is None or old.state in ("exited", "failed") or old.version != r.old_version:
             self.slots.start(r.old_slot, r.old_version)  # recreate, or a slot that died
             return r
         if old.state != "ready" or old.port is None:
             return r
-        self._apply([Route(r.old_slot, old.port, r.old_version, 100)])
+        self.apply([Route(r.old_slot, old.port, r.old_version, 100)])
         if r.slot is not None and r.slot != r.old_slot:
             self.slots.stop(r.slot)
-        return self._to(r, end)
+        return self.to(r, end)
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _ready(self, slot: str | None, version: str | None) -> SlotInfo | None:
+    def ready_slot(self, slot: str | None, version: str | None) -> SlotInfo | None:
+        """``slot``'s status when it is ready and serves ``version``, else None."""
         if slot is None:
             return None
         info = self.slots.status(slot)
         ok = info is not None and info.state == "ready" and info.version == version
         return info if ok else None
 
-    def _apply(self, routes: list[Route]) -> None:
+    def apply(self, routes: list[Route]) -> None:
+        """Apply ``routes`` unless they are the routes already applied."""
         if self.router.routes() != routes:
             self.router.apply(routes)
 
@@ -228,4 +258,4 @@ class Controller:
         record = self.ledger.get_deployment(deployment_id)
         if record is None or record.state != DeploymentState.LIVE:
             return
-        self._to(load(self.ledger, record), Phase.ROLLED_BACK, reason or "rolled back")
+        self.to(load(self.ledger, record), Phase.ROLLED_BACK, reason or "rolled back")

@@ -45,6 +45,14 @@ class Phase(StrEnum):
     SHIFTING = "shifting"
     """The router sends new requests to the new slot (the old one stays as backup)."""
 
+    CANARY = "canary"
+    """``canary`` only: the new slot takes a step's share of traffic (10%, then 50%…) and
+    each window is analysed against the stable slot: advance, repeat or roll back."""
+
+    WATCHING = "watching"
+    """``canary`` only: promoted to 100% (the old slot stays as backup); a regression
+    found before the watch window ends still rolls back."""
+
     DRAINING = "draining"
     """The old slot leaves the router, finishes its streams and stops (or stays warm)."""
 
@@ -79,6 +87,8 @@ _STATE = {
     Phase.STOPPING_OLD: DeploymentState.PROGRESSING,
     Phase.STARTING: DeploymentState.PROGRESSING,
     Phase.SHIFTING: DeploymentState.PROGRESSING,
+    Phase.CANARY: DeploymentState.PROGRESSING,
+    Phase.WATCHING: DeploymentState.PROGRESSING,
     Phase.DRAINING: DeploymentState.PROGRESSING,
     Phase.ROLLING_BACK: DeploymentState.PROGRESSING,
     Phase.LIVE: DeploymentState.LIVE,
@@ -92,8 +102,10 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
         {Phase.STOPPING_OLD, Phase.STARTING, Phase.SHIFTING, Phase.ROLLING_BACK, Phase.FAILED}
     ),
     Phase.STOPPING_OLD: frozenset({Phase.STARTING, Phase.ROLLING_BACK}),
-    Phase.STARTING: frozenset({Phase.SHIFTING, Phase.ROLLING_BACK}),
+    Phase.STARTING: frozenset({Phase.SHIFTING, Phase.CANARY, Phase.ROLLING_BACK}),
     Phase.SHIFTING: frozenset({Phase.DRAINING, Phase.ROLLING_BACK}),
+    Phase.CANARY: frozenset({Phase.CANARY, Phase.WATCHING, Phase.DRAINING, Phase.ROLLING_BACK}),
+    Phase.WATCHING: frozenset({Phase.WATCHING, Phase.DRAINING, Phase.ROLLING_BACK}),
     Phase.DRAINING: frozenset({Phase.LIVE}),
     Phase.ROLLING_BACK: frozenset({Phase.ROLLED_BACK, Phase.FAILED, Phase.ABORTED}),
     Phase.LIVE: frozenset({Phase.ROLLED_BACK}),
@@ -101,7 +113,8 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     Phase.FAILED: frozenset(),
     Phase.ABORTED: frozenset(),
 }
-"""Every legal move; ``LIVE → ROLLED_BACK`` is a later rollback retiring a live deployment."""
+"""Every legal move; ``LIVE → ROLLED_BACK`` is a later rollback retiring a live deployment;
+``CANARY → CANARY`` is the next step (or a repeated window), persisted like any move."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,7 @@ class Rollout:
     """Version being made live."""
 
     strategy: str
-    """``blue-green``, ``recreate`` or ``rollback``."""
+    """``blue-green``, ``canary``, ``recreate`` or ``rollback``."""
 
     phase: Phase
     """Where it is."""
@@ -150,6 +163,32 @@ class Rollout:
     downtime_s: float | None = None
     """``recreate``: seconds between stopping the old slot and serving the new one."""
 
+    steps: tuple[int, ...] | None = None
+    """``canary``: traffic share (%) of each step, fixed when the canary starts."""
+
+    step: int = 0
+    """``canary``: index in ``steps`` of the step in progress."""
+
+    window_started_at: float | None = None
+    """``canary``: wall-clock time the step (or its repeated window) began."""
+
+    promoted_at: float | None = None
+    """``canary``: wall-clock time the new version took 100% (the watch window starts)."""
+
+    tally: dict[str, Any] | None = None
+    """``canary``: what the analyses so far concluded (``analysis.Tally``)."""
+
+    stable: dict[str, Any] | None = None
+    """``canary``: the stable slot's last full window (``analysis.Window``); the watch
+    window compares the promoted version with it."""
+
+    @property
+    def weight(self) -> int | None:
+        """``canary``: the new slot's traffic share in the step in progress."""
+        if self.steps is None or self.phase not in (Phase.CANARY, Phase.WATCHING):
+            return None
+        return 100 if self.phase is Phase.WATCHING else self.steps[self.step]
+
     def data(self) -> dict[str, Any]:
         """JSON form, stored in the phase event."""
         out = asdict(self)
@@ -161,6 +200,8 @@ class Rollout:
         """Inverse of ``data``."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["phase"] = Phase(known["phase"])
+        if known.get("steps") is not None:
+            known["steps"] = tuple(known["steps"])
         return cls(**known)
 
 

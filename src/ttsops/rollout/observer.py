@@ -1,0 +1,207 @@
+"""Measuring a canary window: both slots' Prometheus metrics, and probe syntheses.
+
+A window opens with a scrape of each slot's ``/metrics`` and closes with another; the
+difference is what the slot did in between (real traffic and probes alike). While it is
+open a thread sends probe syntheses straight to each slot's port (not through the
+router): enough that each slot answers ``min_requests`` requests in the window even with
+no real traffic, and ``probes_per_window`` of them scored with DNSMOS, so the analysis
+always has errors, latency and audio quality to judge. Probe texts are short sentences
+of the gate's evaluation set, the same for both slots.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+import numpy as np
+import soundfile
+
+from ttsops.rollout.analysis import Scrape, Window, parse_scrape, window
+from ttsops.settings import CanarySettings
+
+__all__ = ["SlotObservation", "SlotObserver", "probe_texts"]
+
+log = logging.getLogger("ttsops.agent")
+
+_MAX_PROBE_CHARS = 90
+
+
+def probe_texts() -> list[str]:
+    """Short sentences of the shipped evaluation set, in a fixed order."""
+    from ttsops.gate.corpus import load_eval_set
+
+    texts = [u.text for u in load_eval_set().utterances if len(u.text) <= _MAX_PROBE_CHARS]
+    return texts or ["This is a probe of the new voice."]
+
+
+@dataclass
+class SlotObservation:
+    """What both slots did in one window (``canary.Observation``)."""
+
+    canary: Window | None = None
+    stable: Window | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Open:
+    key: str
+    ports: dict[str, int]
+    opened_at: float
+    before: dict[str, Scrape]
+    stop: threading.Event = field(default_factory=threading.Event)
+    ovrl: dict[str, list[float]] = field(default_factory=dict)
+    probes: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    thread: threading.Thread | None = None
+
+
+class SlotObserver:
+    """Opens and closes canary windows on slot ports; one window at a time."""
+
+    def __init__(
+        self,
+        policy: CanarySettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        timeout_s: float = 60.0,
+    ) -> None:
+        """Probe with ``policy``'s counts; DNSMOS is loaded on the first window."""
+        self.policy = policy
+        self.clock = clock
+        self.timeout_s = timeout_s
+        self._texts = itertools.cycle(probe_texts())
+        self._window: _Open | None = None
+        self._lock = threading.Lock()
+        self._dnsmos: object | None = None
+
+    def open(self, key: str, ports: Mapping[str, int]) -> float:
+        """Make sure window ``key`` is open on ``ports``; returns when it opened."""
+        with self._lock:
+            current = self._window
+            if current is not None and current.key == key and current.ports == dict(ports):
+                return current.opened_at
+            if current is not None:
+                self._end(current)
+            opened = _Open(key, dict(ports), self.clock(), {})
+            try:
+                opened.before = {role: self._scrape(port) for role, port in ports.items()}
+            except _ScrapeError as exc:
+                opened.error = str(exc)
+            opened.thread = threading.Thread(
+                target=self._probe_loop, args=(opened,), name="canary-probes", daemon=True
+            )
+            opened.thread.start()
+            self._window = opened
+            return opened.opened_at
+
+    def close(self, key: str) -> SlotObservation:
+        """End window ``key`` and measure it; an ``error`` when it cannot be measured."""
+        with self._lock:
+            current = self._window
+            self._window = None
+        if current is None or current.key != key:
+            return SlotObservation(error=f"window {key} was not open (the agent restarted?)")
+        self._end(current)
+        if current.error is not None:
+            return SlotObservation(error=current.error)
+        try:
+            after = {role: self._scrape(port) for role, port in current.ports.items()}
+        except _ScrapeError as exc:
+            return SlotObservation(error=str(exc))
+        seen = {
+            role: window(current.before[role], after[role], current.ovrl.get(role, []))
+            for role in current.ports
+        }
+        return SlotObservation(canary=seen.get("canary"), stable=seen.get("stable"))
+
+    def shutdown(self) -> None:
+        """Stop probing (the agent is stopping)."""
+        with self._lock:
+            current, self._window = self._window, None
+        if current is not None:
+            self._end(current)
+
+    # -- inside -----------------------------------------------------------------------------
+
+    def _end(self, w: _Open) -> None:
+        w.stop.set()
+        if w.thread is not None and w.thread is not threading.current_thread():
+            w.thread.join(timeout=self.timeout_s + 5)
+
+    def _scrape(self, port: int) -> Scrape:
+        try:
+            reply = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+            reply.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise _ScrapeError(
+                f"cannot read the metrics of the slot on port {port}: {exc}"
+            ) from None
+        return parse_scrape(reply.text, self.clock())
+
+    def _needs(self, w: _Open, role: str) -> bool:
+        """True while ``role`` lacks requests or scored probes in this window."""
+        scored = len(w.ovrl.get(role, []))
+        if scored < self.policy.probes_per_window:
+            return True
+        if w.error is not None or role not in w.before:
+            return False
+        try:
+            now = self._scrape(w.ports[role])
+        except _ScrapeError:
+            return False
+        return window(w.before[role], now).requests < self.policy.min_requests
+
+    def _probe_loop(self, w: _Open) -> None:
+        rounds = max(self.policy.probes_per_window, self.policy.min_requests) + 1
+        pause = self.policy.step_interval_s / rounds
+        while not w.stop.wait(pause):
+            for role, port in w.ports.items():
+                if w.stop.is_set():
+                    return
+                if not self._needs(w, role):
+                    continue
+                text = next(self._texts)
+                score = self._probe(port, text)
+                w.probes[role] = w.probes.get(role, 0) + 1
+                if score is not None:
+                    w.ovrl.setdefault(role, []).append(score)
+
+    def _probe(self, port: int, text: str) -> float | None:
+        """Synthesize ``text`` on the slot at ``port``; DNSMOS OVRL of the audio, if any."""
+        body = {"input": text, "response_format": "wav"}
+        try:
+            reply = httpx.post(
+                f"http://127.0.0.1:{port}/v1/audio/speech", json=body, timeout=self.timeout_s
+            )
+        except httpx.HTTPError as exc:
+            log.info("canary probe to port %d failed: %s", port, exc)
+            return None
+        if reply.status_code != 200:
+            return None  # the slot's metrics count the failure
+        try:
+            samples, rate = soundfile.read(io.BytesIO(reply.content), dtype="float32")
+        except (RuntimeError, soundfile.LibsndfileError):
+            return None
+        return self._ovrl(np.asarray(samples, dtype=np.float32), int(rate))
+
+    def _ovrl(self, samples: np.ndarray, rate: int) -> float | None:
+        from ttsops.gate.mos import MOS_RATE, Dnsmos
+        from ttsops.gate.scorers import resample
+
+        if self._dnsmos is None:
+            self._dnsmos = Dnsmos()
+        assert isinstance(self._dnsmos, Dnsmos)
+        score = self._dnsmos.score(resample(samples, rate, MOS_RATE))
+        return None if score is None else float(score.ovrl)
+
+
+class _ScrapeError(Exception):
+    """A slot's metrics could not be read."""
