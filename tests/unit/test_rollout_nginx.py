@@ -46,10 +46,11 @@ http {
             proxy_read_timeout 150s;
             proxy_send_timeout 150s;
             proxy_connect_timeout 5s;
-            # A slot that is down or draining (503) hands the request to the other slot.
-            # nginx retries only before any byte of the response reached the client, and
-            # synthesis has no side effects, so retrying a POST is safe.
-            proxy_next_upstream error timeout http_502 http_503 non_idempotent;
+            # A slot that is down or draining (503), or that failed the synthesis (500),
+            # hands the request to the other slot. nginx retries only before any byte of
+            # the response reached the client, and synthesis has no side effects, so
+            # retrying a POST is safe.
+            proxy_next_upstream error timeout http_500 http_502 http_503 non_idempotent;
             proxy_next_upstream_tries 3;
         }
     }
@@ -97,3 +98,15 @@ def test_root_runs_workers_as_root_and_public_host_is_honoured() -> None:
     assert text.startswith("# Rendered by ttsops")
     assert "\nuser root;\n" in text
     assert "listen 0.0.0.0:6006;" in text
+
+
+def test_a_slot_failing_a_synthesis_with_500_hands_it_to_the_other_slot() -> None:
+    """http_500 is a reason to try the next upstream, so a slot broken on a sound is covered."""
+    text = _render(
+        [Route("blue", 41001, "1.0.0", 100), Route("green", 41002, "1.1.0", 0, backup=True)]
+    )
+    line = next(ln for ln in text.splitlines() if "proxy_next_upstream " in ln)
+    reasons = line.strip().rstrip(";").split()[1:]
+    assert {"error", "timeout", "http_500", "http_502", "http_503", "non_idempotent"} == set(
+        reasons
+    )

@@ -2,15 +2,19 @@
 
 A recipe perturbs every float weight with seeded Gaussian noise (std = sigma × that
 tensor's own std; scalars, whose std is 0, stay as they are), zeroes named weights,
-quantizes to int8 with onnxruntime, and/or changes inference settings in the manifest.
-The result records its parent (``name@version digest``) and the recipe, so lineage is
-always known. It stands in for a retrained checkpoint (a small perturbation), a broken
-one (a large perturbation, a zeroed output layer) or an optimisation (int8).
+corrupts one phoneme's embedding, quantizes to int8 with onnxruntime, and/or changes
+inference settings in the manifest. The result records its parent (``name@version
+digest``) and the recipe, so lineage is always known. It stands in for a retrained
+checkpoint (a small perturbation), a broken one (a large perturbation, a zeroed output
+layer), one broken on a single sound the eval set never says (a NaN phoneme embedding:
+the model fails on any text with that sound and speaks all other text), or an
+optimisation (int8).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -46,6 +50,9 @@ class DeriveRecipe:
     zero: tuple[str, ...] = ()
     """Glob patterns of weight names to set to zero (e.g. ``dec.conv_post.*``)."""
 
+    corrupt_phoneme: str | None = None
+    """A phoneme of the voice (e.g. ``x``) whose embedding row is set to NaN (Piper)."""
+
     quantize: Literal["int8"] | None = None
     """Dynamic int8 quantization of the weights (onnxruntime.quantization)."""
 
@@ -55,13 +62,20 @@ class DeriveRecipe:
     @property
     def changes_model(self) -> bool:
         """Whether a new model file is written."""
-        return self.perturb_sigma is not None or bool(self.zero) or self.quantize is not None
+        return (
+            self.perturb_sigma is not None
+            or bool(self.zero)
+            or self.corrupt_phoneme is not None
+            or self.quantize is not None
+        )
 
     def describe(self) -> str:
         """One line for ``source.recipe``, e.g. ``perturb sigma=0.01 seed=0; quantize int8``."""
         steps = []
         if self.zero:
             steps.append("zero " + ",".join(self.zero))
+        if self.corrupt_phoneme is not None:
+            steps.append(f"corrupt phoneme {self.corrupt_phoneme}")
         if self.perturb_sigma is not None:
             steps.append(f"perturb sigma={self.perturb_sigma:g} seed={self.seed}")
         if self.quantize:
@@ -88,12 +102,13 @@ def derive_bundle(
     """Make bundle ``out`` at ``version`` from the verified bundle ``src`` by ``recipe``."""
     parent = verify_bundle(src)
     _check(src, parent, version, recipe)
+    phoneme_ids = _phoneme_ids(src, parent, recipe)
     options: dict[str, Any] = {**parent.engine_options, **recipe.settings}
     files: dict[str, Path] = {rel: src / rel for rel in parent.files}
     with tempfile.TemporaryDirectory(prefix=".derive-", dir=out.resolve().parent) as tmp:
         if recipe.changes_model:
             model_rel = str(parent.engine_options["model"])
-            files[model_rel] = _derive_model(src / model_rel, Path(tmp), recipe)
+            files[model_rel] = _derive_model(src / model_rel, Path(tmp), recipe, phoneme_ids)
         return build_bundle(
             out,
             files,
@@ -116,8 +131,8 @@ def derive_bundle(
 def _check(src: Path, parent: Manifest, version: str, recipe: DeriveRecipe) -> None:
     if not recipe.changes_model and not recipe.settings:
         raise BundleError(
-            "nothing to derive: pass --perturb SIGMA, --quantize int8, --zero NAME or "
-            "--set KEY=VALUE"
+            "nothing to derive: pass --perturb SIGMA, --quantize int8, --zero NAME, "
+            "--corrupt-phoneme PHONEME or --set KEY=VALUE"
         )
     if version.removeprefix("v") == parent.version:
         raise BundleError(
@@ -143,15 +158,45 @@ def _check(src: Path, parent: Manifest, version: str, recipe: DeriveRecipe) -> N
             )
 
 
-def _derive_model(model: Path, tmp: Path, recipe: DeriveRecipe) -> Path:
+def _phoneme_ids(src: Path, parent: Manifest, recipe: DeriveRecipe) -> list[int]:
+    """The embedding rows of ``recipe.corrupt_phoneme``, from the voice config's id map."""
+    phoneme = recipe.corrupt_phoneme
+    if phoneme is None:
+        return []
+    config_rel = parent.engine_options.get("config")
+    if parent.engine != "piper" or not config_rel:
+        raise BundleError(
+            f"--corrupt-phoneme {phoneme!r}: bundle {src} is engine {parent.engine!r} without "
+            "a voice config; only Piper voices (engine_options.config) have a phoneme map"
+        )
+    try:
+        id_map = json.loads((src / str(config_rel)).read_text(encoding="utf-8"))["phoneme_id_map"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(
+            f"--corrupt-phoneme {phoneme!r}: cannot read phoneme_id_map from "
+            f"{src / str(config_rel)} ({exc}); is it a Piper voice config?"
+        ) from None
+    ids = id_map.get(phoneme) if isinstance(id_map, dict) else None
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
+        known = " ".join(p for p in id_map if p.strip() and p not in "_^$")[:80]
+        raise BundleError(
+            f"--corrupt-phoneme {phoneme!r}: voice {parent.ref} has no such phoneme; "
+            f"its phonemes include: {known}…"
+        )
+    return ids
+
+
+def _derive_model(model: Path, tmp: Path, recipe: DeriveRecipe, phoneme_ids: list[int]) -> Path:
     """Write the changed model under ``tmp`` and return its path (named like the original)."""
     import onnx
 
     current = model
-    if recipe.zero or recipe.perturb_sigma is not None:
+    if recipe.zero or recipe.perturb_sigma is not None or phoneme_ids:
         proto = onnx.load(str(model))
         if recipe.zero:
             _zero(proto, recipe.zero, model)
+        if phoneme_ids:
+            _corrupt_rows(proto, phoneme_ids, model)
         if recipe.perturb_sigma is not None:
             _perturb(proto, recipe.perturb_sigma, recipe.seed)
         current = tmp / "float" / model.name
@@ -205,6 +250,43 @@ def _zero(proto: Any, patterns: tuple[str, ...], model: Path) -> None:
         for init in hits:
             zeros = np.zeros_like(numpy_helper.to_array(init))
             init.CopyFrom(numpy_helper.from_array(zeros, init.name))
+
+
+def _corrupt_rows(proto: Any, ids: list[int], model: Path) -> None:
+    """Set rows ``ids`` of the phoneme embedding to NaN.
+
+    The embedding is the initializer gathered by the graph input ``input`` (the phoneme
+    ids); in Piper's export it is named ``sid``, shaped [phonemes, channels].
+    """
+    import numpy as np
+    from onnx import numpy_helper
+
+    initializers = {init.name: init for init in proto.graph.initializer}
+    tables = [
+        node.input[0]
+        for node in proto.graph.node
+        if node.op_type == "Gather" and len(node.input) == 2 and node.input[1] == "input"
+    ]
+    table = next((initializers[name] for name in tables if name in initializers), None)
+    if table is None:
+        raise BundleError(
+            f"--corrupt-phoneme: {model.name} has no Gather of a weight by the graph input "
+            "'input'; it does not look like a Piper model, whose phoneme embedding that is"
+        )
+    weights = numpy_helper.to_array(table).copy()
+    if weights.ndim != 2 or not np.issubdtype(weights.dtype, np.floating):
+        raise BundleError(
+            f"--corrupt-phoneme: embedding {table.name!r} of {model.name} is "
+            f"{weights.dtype}{list(weights.shape)}, not a float matrix [phonemes, channels]"
+        )
+    bad = [i for i in ids if not 0 <= i < weights.shape[0]]
+    if bad:
+        raise BundleError(
+            f"--corrupt-phoneme: phoneme ids {bad} are outside embedding {table.name!r} "
+            f"({weights.shape[0]} rows) of {model.name}; the voice config does not match it"
+        )
+    weights[ids] = np.nan
+    table.CopyFrom(numpy_helper.from_array(weights, table.name))
 
 
 @contextmanager

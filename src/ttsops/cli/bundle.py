@@ -81,6 +81,15 @@ def derive(
         list[str] | None,
         typer.Option("--zero", help="Zero the weights matching this glob (repeatable)."),
     ] = None,
+    corrupt_phoneme: Annotated[
+        str | None,
+        typer.Option(
+            "--corrupt-phoneme",
+            metavar="PHONEME",
+            help="Set this phoneme's embedding to NaN (Piper): any text with that sound "
+            "fails to synthesize, all other text works. E.g. x (as in 'Bach').",
+        ),
+    ] = None,
     settings: Annotated[
         list[str] | None,
         typer.Option("--set", help="Inference setting KEY=VALUE, e.g. length_scale=1.2."),
@@ -92,7 +101,8 @@ def derive(
 
     Each derived bundle records its parent and recipe. --perturb 0.01 stands in for a
     retrained checkpoint; --perturb 0.5 or --zero 'dec.conv_post.*' (silence) for a
-    broken one; --quantize int8 for a smaller model.
+    broken one; --corrupt-phoneme x for one broken on a single sound (the gate's eval set
+    never says it, real traffic does); --quantize int8 for a smaller model.
 
     Example: ttsops bundle derive bundles/joe --out bundles/joe-1.1.0 --version 1.1.0 --perturb 0.01
     """
@@ -105,6 +115,7 @@ def derive(
         perturb_sigma=perturb,
         seed=seed,
         zero=tuple(zero or ()),
+        corrupt_phoneme=corrupt_phoneme,
         quantize="int8" if quantize else None,
         settings=dict(parse_setting(item) for item in settings or ()),
     )
