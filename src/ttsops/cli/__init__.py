@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ttsops import __version__
-from ttsops.cli import agent, batch, bundle, deploy, gate, registry, serve
+from ttsops.cli import agent, batch, bundle, deploy, gate, registry, release, serve
 from ttsops.errors import TtsopsError
 
 __all__ = ["app", "main"]
@@ -30,6 +30,7 @@ app.command("gate")(gate.gate)
 app.command("serve")(serve.serve)
 app.command("agent")(agent.agent)
 deploy.register_commands(app)
+app.command("release")(release.release)
 
 
 def _version(value: bool) -> None:
