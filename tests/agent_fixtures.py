@@ -185,9 +185,16 @@ class LoadGenerator:
     """
 
     def __init__(
-        self, url: str, *, threads: int = 2, max_requests: int = 3000, max_s: float = 180
+        self,
+        url: str,
+        *,
+        threads: int = 2,
+        max_requests: int = 3000,
+        max_s: float = 180,
+        texts: Sequence[str] = ("Hello there.", "The quick brown fox jumps over the lazy dog."),
     ) -> None:
         self.url = url
+        self.texts = list(texts)
         self.threads = threads
         self.max_requests = max_requests
         self.max_s = max_s
@@ -210,8 +217,10 @@ class LoadGenerator:
             worker.join(timeout=60)
 
     def _run(self, n: int, deadline: float) -> None:
-        text = ["Hello there.", "The quick brown fox jumps over the lazy dog."][n % 2]
+        sent = n
         while not self._stop.is_set() and time.monotonic() < deadline:
+            text = self.texts[sent % len(self.texts)]
+            sent += self.threads
             with self._lock:
                 if len(self.shots) >= self.max_requests:
                     return

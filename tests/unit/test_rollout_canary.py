@@ -43,6 +43,9 @@ class ScriptedObserver:
             self.opened.append((key, dict(ports)))
         return self._open[key]
 
+    def filled(self, key: str) -> bool:
+        return True
+
     def close(self, key: str) -> SlotObservation:
         self._open.pop(key)
         if not self.canary:

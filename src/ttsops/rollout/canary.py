@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CanarySteps", "Observation", "Observer"]
 
+_PATIENCE = 3
+"""A window short of data stays open up to this many step intervals before it is judged."""
+
 
 class Observation(Protocol):
     """What an observer saw of both slots over one window."""
@@ -44,6 +47,10 @@ class Observer(Protocol):
 
     def open(self, key: str, ports: Mapping[str, int]) -> float:
         """Make sure window ``key`` is open on ``ports`` (role → port); when it opened."""
+        ...
+
+    def filled(self, key: str) -> bool:
+        """True when window ``key`` has enough data to judge."""
         ...
 
     def close(self, key: str) -> Observation:
@@ -160,9 +167,10 @@ class CanarySteps:
     def _judge(self, r: Rollout, ports: Mapping[str, int]) -> tuple[Decision, Window] | None:
         """Judge the window once it is full; None while it is still filling."""
         key = f"{r.id}:{r.phase.value}:{r.step}:{r.window_started_at}"
-        opened = self.observer.open(key, ports)
-        if self.clock() - opened < self.policy.step_interval_s:
-            return None
+        age = self.clock() - self.observer.open(key, ports)
+        interval = self.policy.step_interval_s
+        if age < interval or (age < _PATIENCE * interval and not self.observer.filled(key)):
+            return None  # still filling: thin traffic and slow probes get a longer window
         seen = self.observer.close(key)
         stable = seen.stable
         if r.phase is Phase.WATCHING and r.stable is not None:

@@ -60,7 +60,7 @@ class _Open:
     ovrl: dict[str, list[float]] = field(default_factory=dict)
     probes: dict[str, int] = field(default_factory=dict)
     error: str | None = None
-    thread: threading.Thread | None = None
+    threads: list[threading.Thread] = field(default_factory=list)
 
 
 class SlotObserver:
@@ -81,6 +81,7 @@ class SlotObserver:
         self._window: _Open | None = None
         self._lock = threading.Lock()
         self._dnsmos: object | None = None
+        self._score_lock = threading.Lock()
 
     def open(self, key: str, ports: Mapping[str, int]) -> float:
         """Make sure window ``key`` is open on ``ports``; returns when it opened."""
@@ -95,12 +96,22 @@ class SlotObserver:
                 opened.before = {role: self._scrape(port) for role, port in ports.items()}
             except _ScrapeError as exc:
                 opened.error = str(exc)
-            opened.thread = threading.Thread(
-                target=self._probe_loop, args=(opened,), name="canary-probes", daemon=True
-            )
-            opened.thread.start()
+            for role in ports:  # one prober per slot: a slow canary does not starve the other
+                thread = threading.Thread(
+                    target=self._probe_loop, args=(opened, role), name=f"probe-{role}", daemon=True
+                )
+                thread.start()
+                opened.threads.append(thread)
             self._window = opened
             return opened.opened_at
+
+    def filled(self, key: str) -> bool:
+        """True when window ``key`` already has enough requests and scored probes to judge."""
+        with self._lock:
+            current = self._window
+        if current is None or current.key != key:
+            return False
+        return not any(self._needs(current, role) for role in current.ports)
 
     def close(self, key: str) -> SlotObservation:
         """End window ``key`` and measure it; an ``error`` when it cannot be measured."""
@@ -133,8 +144,9 @@ class SlotObserver:
 
     def _end(self, w: _Open) -> None:
         w.stop.set()
-        if w.thread is not None and w.thread is not threading.current_thread():
-            w.thread.join(timeout=self.timeout_s + 5)
+        for thread in w.threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=self.timeout_s + 5)
 
     def _scrape(self, port: int) -> Scrape:
         try:
@@ -159,20 +171,19 @@ class SlotObserver:
             return False
         return window(w.before[role], now).requests < self.policy.min_requests
 
-    def _probe_loop(self, w: _Open) -> None:
-        rounds = max(self.policy.probes_per_window, self.policy.min_requests) + 1
+    def _probe_loop(self, w: _Open, role: str) -> None:
+        # Front-loaded: the needed probes go out early in the window, then only top-ups.
+        rounds = max(self.policy.probes_per_window, self.policy.min_requests) + 2
         pause = self.policy.step_interval_s / rounds
-        while not w.stop.wait(pause):
-            for role, port in w.ports.items():
-                if w.stop.is_set():
-                    return
-                if not self._needs(w, role):
-                    continue
-                text = next(self._texts)
-                score = self._probe(port, text)
+        while not w.stop.is_set():
+            if self._needs(w, role):
+                with self._lock:
+                    text = next(self._texts)
+                score = self._probe(w.ports[role], text)
                 w.probes[role] = w.probes.get(role, 0) + 1
                 if score is not None:
                     w.ovrl.setdefault(role, []).append(score)
+            w.stop.wait(pause)
 
     def _probe(self, port: int, text: str) -> float | None:
         """Synthesize ``text`` on the slot at ``port``; DNSMOS OVRL of the audio, if any."""
@@ -196,10 +207,11 @@ class SlotObserver:
         from ttsops.gate.mos import MOS_RATE, Dnsmos
         from ttsops.gate.scorers import resample
 
-        if self._dnsmos is None:
-            self._dnsmos = Dnsmos()
-        assert isinstance(self._dnsmos, Dnsmos)
-        score = self._dnsmos.score(resample(samples, rate, MOS_RATE))
+        with self._score_lock:  # one DNSMOS, scored from one thread at a time
+            if self._dnsmos is None:
+                self._dnsmos = Dnsmos()
+            assert isinstance(self._dnsmos, Dnsmos)
+            score = self._dnsmos.score(resample(samples, rate, MOS_RATE))
         return None if score is None else float(score.ovrl)
 
 
