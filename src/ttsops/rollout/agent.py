@@ -15,14 +15,17 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TextIO
 
 from ttsops.errors import DeploymentBusyError, RolloutError, TtsopsError
-from ttsops.registry import DeploymentRecord, DeploymentState, Registry
+from ttsops.registry import DeploymentRecord, DeploymentState, EventKind, Registry
+from ttsops.rollout.alerts import Alert, send_webhook
 from ttsops.rollout.controller import STRATEGIES, Controller
 from ttsops.rollout.observer import SlotObserver
+from ttsops.rollout.patrol import Patrol, heal_action, probe_speech
 from ttsops.rollout.procs import write_atomic
 from ttsops.rollout.runtime import SlotRuntime
 from ttsops.rollout.runtime_nginx import NginxRouter
@@ -109,6 +112,17 @@ class Agent:
         self._wake = threading.Event()
         self._lock_file = _hold_lock(self.state_dir / "agent.lock")
         self._thread: threading.Thread | None = None
+        patrol = settings.patrol
+        self.patrol = (
+            Patrol(
+                self.probe_live,
+                interval_s=patrol.interval_s,
+                failures=patrol.failures,
+                on_alarm=self.on_alarm,
+            )
+            if patrol.enabled
+            else None
+        )
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -138,11 +152,15 @@ class Agent:
         """Run the controller loop in a background thread."""
         self._thread = threading.Thread(target=self._loop, name="controller", daemon=True)
         self._thread.start()
+        if self.patrol is not None:
+            self.patrol.start()
 
     def stop_loop(self) -> None:
         """Stop the loop after its current tick; slots and nginx keep serving."""
         self._stop.set()
         self._wake.set()
+        if self.patrol is not None:
+            self.patrol.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.observer.shutdown()
@@ -182,6 +200,67 @@ class Agent:
         self.stop_loop()
         self.registry.close()
         self._lock_file.close()
+
+    # -- patrol -----------------------------------------------------------------------------
+
+    def probe_live(self) -> str | None:
+        """One patrol probe: a real synthesis through the router; None when it is fine."""
+        if self.controller.live_route() is None:
+            return None  # nothing is live: nothing to patrol
+        cfg = self.settings.patrol
+        return probe_speech(self.router.url, cfg.text, timeout_s=cfg.timeout_s)
+
+    def on_alarm(self, reasons: list[str]) -> None:
+        """Probes keep failing: heal (restart or roll back), record an alert, call the webhook."""
+        cfg = self.settings.patrol
+        with self._lock:
+            live = self.controller.live_route()
+            version = live.version if live else self.ledger.live_version()
+            why = f"{len(reasons)} patrol probes in a row failed through {self.router.url}: "
+            why += reasons[-1]
+            action = self._heal(version, why)
+        alert = Alert("patrol.failed", why, version, details={"reasons": reasons, "heal": action})
+        delivery = send_webhook(cfg.webhook_url, alert) if cfg.webhook_url else None
+        self.ledger.append_event(
+            EventKind.ALERT,
+            f"alert: {why}; healing: {action}",
+            version=version,
+            actor=self.actor,
+            data={
+                **alert.payload(),
+                "webhook": cfg.webhook_url,
+                "webhook_error": delivery,
+            },
+        )
+
+    def _heal(self, version: str | None, why: str) -> str:
+        """Start the healing deployment; what was done, in words."""
+        active = self.active()
+        if active is not None:
+            return f"none: deployment #{active.id} is in flight and handles its own failures"
+        if version is None:
+            return "none: no version is live"
+        live = next(
+            (d for d in self.ledger.list_deployments(limit=200) if d.state == DeploymentState.LIVE),
+            None,
+        )
+        live_for = None
+        if live is not None and live.finished_at is not None:
+            finished = live.finished_at
+            if finished.tzinfo is None:
+                finished = finished.replace(tzinfo=UTC)
+            live_for = time.time() - finished.timestamp()
+        previous = self.ledger.previous_stable()
+        recent = self.settings.patrol.recent_s
+        if heal_action(live_for, recent, previous is not None) == "rollback":
+            done = self.rollback(to=None, actor="patrol", reason=why)
+            return f"rollback to {previous} (deployment #{done.id}): {version} went live recently"
+        done = start(
+            self.ledger, version, "blue-green", reason=f"patrol: restart {version}: {why}",
+            actor=self.actor,
+        )  # fmt: skip
+        self._wake.set()
+        return f"restart {version} in a fresh slot (deployment #{done.id})"
 
     # -- operations -------------------------------------------------------------------------
 
@@ -346,6 +425,7 @@ class Agent:
             "public_ready": self.router.ready(),
             "slots": [view.__dict__ for view in self.slot_views()],
             "active_deployment": active.id if active else None,
+            "patrol": asdict(self.patrol.state) if self.patrol is not None else None,
         }
 
 
