@@ -9,8 +9,8 @@ import numpy as np
 
 from ttsops.gate.policy import judge, sanity_problems
 from ttsops.gate.results import Role, UtteranceResult
-from ttsops.verdict import Outcome, Verdict
 from ttsops.settings import GateSettings
+from ttsops.verdict import Outcome, Verdict
 
 RATE = 22050
 SETTINGS = GateSettings()

@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from ttsops.gate.results import METRICS, UtteranceResult, paired_values
 from ttsops.gate.stats import Interval, bootstrap_mean, paired_difference, paired_ratio
-from ttsops.verdict import Check, Outcome, Verdict
 from ttsops.settings import GateSettings
+from ttsops.verdict import Check, Outcome, Verdict
 
 __all__ = ["judge", "sanity_problems"]
 

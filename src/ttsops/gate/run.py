@@ -22,8 +22,8 @@ from ttsops.gate.corpus import EvalSet, Utterance
 from ttsops.gate.policy import judge
 from ttsops.gate.report import GateReport, ModelInfo
 from ttsops.gate.results import Role, UtteranceResult, summarize
-from ttsops.verdict import Outcome, Verdict
 from ttsops.settings import GateSettings
+from ttsops.verdict import Outcome, Verdict
 
 __all__ = ["MAX_DEFAULT_WORKERS", "ProgressFn", "default_workers", "run_gate"]
 
