@@ -8,7 +8,7 @@ UV := $(PYTHON) -m uv
 DEMO_DIR ?= .demo
 PORT ?= 6006
 
-.PHONY: help setup system-deps test lint typecheck unit integration e2e demo bench clean
+.PHONY: help setup system-deps test lint typecheck unit integration e2e demo demo-stop bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,12 +42,14 @@ system-deps: ## Debian packages the tests need (installed when missing and root)
 test: system-deps lint typecheck ## everything CI runs: lint, types, unit, integration, e2e
 	$(VENV)/bin/pytest tests/unit tests/integration tests/e2e
 
-demo: setup ## make the default bundle and serve it on 127.0.0.1:$(PORT)
-	$(VENV)/bin/ttsops bundle default --out $(DEMO_DIR)/joe --force
-	$(VENV)/bin/ttsops serve --bundle $(DEMO_DIR)/joe --host 127.0.0.1 --port $(PORT)
+demo: setup system-deps ## four releases through gate and canary under load; leaves the service on 127.0.0.1:6006
+	$(PY) scripts/demo.py
 
-BENCHES ?= serve batch gate deploy
-bench: setup system-deps ## benchmarks (BENCHES="serve batch gate deploy"; results in bench/results/, table in bench/README.md)
+demo-stop: ## stop what `make demo` left running (agent, nginx, slots; by PID)
+	@if [ -x $(PY) ]; then $(PY) scripts/demo.py --stop; else echo "no .venv: nothing to stop"; fi
+
+BENCHES ?= serve batch gate deploy release
+bench: setup system-deps ## benchmarks (BENCHES="serve batch gate deploy release"; results in bench/results/, table in bench/README.md)
 	@for b in $(BENCHES); do echo "== bench/$${b}_bench.py"; $(PY) bench/$${b}_bench.py || exit 1; done
 
 clean: ## remove the venv and caches

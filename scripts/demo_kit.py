@@ -1,0 +1,355 @@
+"""What `make demo` and `bench/release_bench.py` share: the CLI, a local agent, bounded load.
+
+Everything here drives the real thing: `python -m ttsops …` as subprocesses, a real
+`ttsops agent` (with its nginx and slots) started detached, and real speech requests
+through the router. Processes are stopped by the PIDs in their pid files, never by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ttsops.rollout.procs import alive, read_pid, stop_pid
+
+__all__ = [
+    "BACH",
+    "Load",
+    "ReleaseRun",
+    "agent_status",
+    "cli",
+    "demo_config",
+    "new_token",
+    "release",
+    "start_agent",
+    "stop_agent",
+    "wait_api",
+]
+
+BACH = "Play the cello suites by Johann Sebastian Bach."
+"""Says the sound x, which the gate's evaluation set never does (one sentence: a failure
+comes before any audio byte, so nginx can still hand the request to the stable slot)."""
+
+_CLOCK = re.compile(r"^\s*\d\d:\d\d:\d\d\s+")
+
+
+def demo_config(
+    agent_url: str, token_file: Path, *, step_interval_s: float = 10, watch_s: float = 10
+) -> str:
+    """``ttsops.toml`` for a local agent with short canary steps."""
+    return f"""\
+# Written by scripts/demo_kit.py: short canary steps so a release takes about a minute.
+[canary]
+steps = [10, 50, 100]
+step_interval_s = {step_interval_s:g}
+watch_s = {watch_s:g}
+min_requests = 3
+probes_per_window = 3
+min_scored = 3
+min_latency_slack_s = 0.5   # a 2-core host runs the load, both slots and the probes
+
+[patrol]
+enabled = false             # the demo's outcomes should not depend on probe timing
+
+[targets.production]
+agent_url = "{agent_url}"
+token_env = "TTSOPS_TOKEN"
+token_file = "{token_file}"
+"""
+
+
+def new_token() -> str:
+    """A fresh bearer token for the agent's API."""
+    return secrets.token_urlsafe(24)
+
+
+def cli(
+    args: Sequence[str], env: Mapping[str, str], *, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ttsops ARGS``; raise with its output when it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ttsops", *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"ttsops {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+        )
+    return done
+
+
+def start_agent(
+    env: Mapping[str, str],
+    *,
+    state_dir: Path,
+    port: int,
+    public_port: int,
+    log_path: Path,
+    pid_path: Path,
+    cwd: Path,
+) -> subprocess.Popen[bytes]:
+    """Start ``ttsops agent`` detached (own session, survives this process)."""
+    cmd = [
+        sys.executable, "-m", "ttsops", "agent",
+        "--state-dir", str(state_dir),
+        "--port", str(port),
+        "--public-port", str(public_port),
+    ]  # fmt: skip
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    pid_path.write_text(f"{proc.pid}\n")
+    return proc
+
+
+def wait_api(
+    url: str, token: str, proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 90
+) -> None:
+    """Wait until the agent's API answers ``/v1/status``; raise with its log if it died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the agent exited {proc.returncode}:\n{_tail(log_path)}")
+        with contextlib.suppress(httpx.HTTPError):
+            reply = httpx.get(
+                f"{url}/v1/status", headers={"Authorization": f"Bearer {token}"}, timeout=2
+            )
+            if reply.status_code == 200:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"the agent's API at {url} did not answer in {timeout_s:g} s")
+
+
+def agent_status(url: str, token: str) -> dict[str, Any]:
+    """The agent's ``/v1/status``."""
+    reply = httpx.get(f"{url}/v1/status", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    reply.raise_for_status()
+    result: dict[str, Any] = reply.json()
+    return result
+
+
+def stop_agent(pid_path: Path, state_dir: Path) -> list[str]:
+    """Stop an agent, then its nginx and slots, each by the PID in its pid file."""
+    stopped = []
+    pid = read_pid(pid_path)
+    if pid is not None and alive(pid, "ttsops agent"):
+        stop_pid(pid, "ttsops agent", grace_s=15)
+        stopped.append(f"agent (pid {pid})")
+    nginx = read_pid(state_dir / "nginx" / "nginx.pid")
+    if nginx is not None and alive(nginx, "nginx"):
+        stop_pid(nginx, "nginx", grace_s=10, sig=signal.SIGQUIT)
+        stopped.append(f"nginx (pid {nginx})")
+    for path in sorted(state_dir.glob("slots/*/pid")):
+        slot = read_pid(path)
+        if slot is not None and alive(slot, "ttsops serve"):
+            stop_pid(slot, "ttsops serve", grace_s=10)
+            stopped.append(f"slot {path.parent.name} (pid {slot})")
+    pid_path.unlink(missing_ok=True)
+    return stopped
+
+
+def _tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
+@dataclass
+class ReleaseRun:
+    """One ``ttsops release --json`` run: its exit code, JSON result and progress lines."""
+
+    version: str
+    exit_code: int
+    result: dict[str, Any]
+    started: float
+    """Wall clock (epoch s) when the command started."""
+    seconds: float
+    lines: list[tuple[float, str]] = field(default_factory=list)
+    """(seconds since the start, line) of everything it printed on stderr."""
+
+    @property
+    def outcome(self) -> str:
+        """``live``, ``blocked``, ``rolled_back``…; ``error`` when there was no JSON."""
+        return str(self.result.get("outcome", "error"))
+
+    def events(self) -> list[tuple[float, str, str]]:
+        """(seconds since the start, kind, message) of the deployment's events."""
+        deployment = self.result.get("deployment") or {}
+        found = []
+        for event in deployment.get("events") or []:
+            at = datetime.fromisoformat(str(event["at"])).timestamp()
+            found.append((at - self.started, str(event["kind"]), str(event["message"])))
+        return found
+
+    def first_line(self, pattern: str) -> float | None:
+        """Seconds from the start to the first progress line matching ``pattern``."""
+        rx = re.compile(pattern)
+        return next((t for t, line in self.lines if rx.search(line)), None)
+
+    def first_event(self, pattern: str) -> float | None:
+        """Seconds from the start to the first deployment event matching ``pattern``."""
+        rx = re.compile(pattern)
+        return next((t for t, _, message in self.events() if rx.search(message)), None)
+
+
+def release(
+    bundle: Path,
+    version: str,
+    env: Mapping[str, str],
+    *,
+    report_dir: Path,
+    on_line: Callable[[str], None] = lambda _line: None,
+    timeout_s: float = 900,
+) -> ReleaseRun:
+    """Run ``ttsops release BUNDLE --version V --json``, passing each progress line on."""
+    cmd = [
+        sys.executable, "-m", "ttsops", "release", str(bundle),
+        "--version", version, "--json", "--report-dir", str(report_dir),
+        "--timeout", f"{timeout_s:g}",
+    ]  # fmt: skip
+    child_env = {**env, "COLUMNS": "200", "NO_COLOR": "1"}
+    started, t0 = time.time(), time.perf_counter()
+    lines: list[tuple[float, str]] = []
+    with subprocess.Popen(
+        cmd,
+        env=child_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        for raw in proc.stderr:  # type: ignore[union-attr]
+            line = _CLOCK.sub("", raw.rstrip())
+            if line.strip():
+                lines.append((time.perf_counter() - t0, line))
+                on_line(line)
+        code = proc.wait()
+        reader.join()
+    try:
+        result: dict[str, Any] = json.loads("".join(out) or "{}")
+    except json.JSONDecodeError:
+        result = {"outcome": "error", "reason": "no JSON on stdout: " + "".join(out)[-500:]}
+    return ReleaseRun(version, code, result, started, time.perf_counter() - t0, lines)
+
+
+@dataclass
+class _Shot:
+    started: float
+    status: int
+    """HTTP status, or 0 when the connection failed or the body was cut."""
+    version: str | None
+    error: str = ""
+
+
+class Load:
+    """Bounded speech load through the router: a few threads, at most ``max_requests``/``max_s``.
+
+    Each request opens a fresh connection and reads the whole body; anything but a complete
+    200 with a WAV body counts as failed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        texts: Sequence[str],
+        *,
+        threads: int = 2,
+        pause_s: float = 0.3,
+        max_requests: int = 3000,
+        max_s: float = 1200,
+    ) -> None:
+        self.url, self.texts, self.threads, self.pause_s = url, list(texts), threads, pause_s
+        self.max_requests, self.max_s = max_requests, max_s
+        self.shots: list[_Shot] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    def __enter__(self) -> Load:
+        deadline = time.monotonic() + self.max_s
+        for n in range(self.threads):
+            worker = threading.Thread(target=self._run, args=(n, deadline), daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=90)
+
+    def _run(self, n: int, deadline: float) -> None:
+        sent = n
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            with self._lock:
+                if len(self.shots) >= self.max_requests:
+                    return
+            text = self.texts[sent % len(self.texts)]
+            sent += self.threads
+            started = time.time()
+            try:
+                with (
+                    httpx.Client(timeout=90) as client,
+                    client.stream(
+                        "POST",
+                        f"{self.url}/v1/audio/speech",
+                        json={"input": text, "response_format": "wav"},
+                    ) as reply,
+                ):
+                    body = reply.read()
+                    ok = reply.status_code == 200 and body[:4] == b"RIFF" and len(body) > 1000
+                    shot = _Shot(
+                        started,
+                        200 if ok else (reply.status_code if reply.status_code != 200 else 0),
+                        reply.headers.get("x-ttsops-version"),
+                        "" if ok else body[:200].decode(errors="replace"),
+                    )
+            except httpx.HTTPError as exc:
+                shot = _Shot(started, 0, None, f"{type(exc).__name__}: {exc}")
+            with self._lock:
+                self.shots.append(shot)
+            self._stop.wait(self.pause_s)
+
+    def tally(self, since: float = 0.0, until: float = float("inf")) -> dict[str, Any]:
+        """Requests started in ``[since, until)``: total, ok, failed, by served version."""
+        with self._lock:
+            mine = [s for s in self.shots if since <= s.started < until]
+        failed = [s for s in mine if s.status != 200]
+        by_version = Counter(s.version or "?" for s in mine if s.status == 200)
+        return {
+            "total": len(mine),
+            "ok": len(mine) - len(failed),
+            "failed": len(failed),
+            "by_version": dict(sorted(by_version.items())),
+            "failures": [f"{s.status} {s.error}"[:200] for s in failed[:5]],
+        }
