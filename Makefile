@@ -21,8 +21,8 @@ $(VENV)/.synced: pyproject.toml uv.lock
 setup: $(VENV)/.synced ## create .venv and install pinned dependencies (idempotent)
 
 lint: setup ## ruff lint + format check
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
 
 typecheck: setup ## mypy (strict on src/)
 	$(VENV)/bin/mypy src
