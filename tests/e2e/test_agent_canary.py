@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import AgentProcess, LoadGenerator, make_version
+from agent_fixtures import AgentProcess, Listener, LoadGenerator, make_version
 
 from ttsops.bundle import DeriveRecipe, derive_bundle
 from ttsops.registry import Registry
@@ -36,18 +36,29 @@ min_scored = 3
 failure_limits = { error_rate = 0, latency_p95 = 0, audio_quality = 0 }
 [patrol]
 enabled = false
+webhook_url = "{webhook}"
 """
 
 BACH = "Play the cello suites by Johann Sebastian Bach."
 
 
 @pytest.fixture(scope="module")
-def agent(tmp_path_factory: pytest.TempPathFactory, joe_bundle: Path) -> Iterator[AgentProcess]:
+def listener() -> Iterator[Listener]:
+    """The webhook receiver of the module's agent."""
+    found = Listener()
+    yield found
+    found.close()
+
+
+@pytest.fixture(scope="module")
+def agent(
+    tmp_path_factory: pytest.TempPathFactory, joe_bundle: Path, listener: Listener
+) -> Iterator[AgentProcess]:
     """An agent with 1.0.0 live and the canaries registered."""
     root = tmp_path_factory.mktemp("canary")
     home = root / "home"
     home.mkdir()
-    (home / "ttsops.toml").write_text(CONFIG)
+    (home / "ttsops.toml").write_text(CONFIG.replace("{webhook}", listener.url))
     made = [
         (root / "good", "1.1.0", DeriveRecipe(perturb_sigma=0.01)),
         (root / "noisy", "1.2.0", DeriveRecipe(perturb_sigma=0.5)),
@@ -83,8 +94,8 @@ def _failed_checks(analysis: dict[str, Any]) -> set[str]:
     return {c["name"] for c in analysis["verdict"]["checks"] if c["outcome"] == "fail"}
 
 
-def test_a_slow_canary_is_rolled_back_on_latency(agent: AgentProcess) -> None:
-    """Three times slower at 10% of traffic: latency p95 fails and 1.0.0 keeps it all."""
+def test_a_slow_canary_is_rolled_back_on_latency(agent: AgentProcess, listener: Listener) -> None:
+    """Three times slower at 10% of traffic: latency p95 fails, 1.0.0 keeps it all, an alert."""
     done = _canary(agent, "1.4.0")
     assert done["state"] == "rolled_back", agent.log()[-3000:]
     assert "latency_p95" in done["reason"]
@@ -94,6 +105,9 @@ def test_a_slow_canary_is_rolled_back_on_latency(agent: AgentProcess) -> None:
     status = agent.api("GET", "/v1/status")
     assert status["live_version"] == "1.0.0"
     assert [s["weight"] for s in status["slots"] if s["version"] == "1.0.0"] == [100]
+    (alert,) = listener.bodies
+    assert (alert["kind"], alert["version"]) == ("deployment.rolled_back", "1.4.0")
+    assert "latency_p95" in alert["reason"] and alert["details"]["live"] == "1.0.0"
 
 
 def test_a_canary_that_sounds_worse_is_rolled_back_on_audio_quality(agent: AgentProcess) -> None:

@@ -10,16 +10,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from agent_fixtures import AgentProcess
+from agent_fixtures import AgentProcess, Listener
 
 from ttsops.bundle import DeriveRecipe, derive_bundle
 from ttsops.registry import Registry
@@ -27,32 +25,6 @@ from ttsops.rollout.procs import read_pid
 from ttsops.settings import load_settings
 
 pytestmark = pytest.mark.slow
-
-
-class Listener:
-    """A real webhook receiver: every JSON body POSTed to it, in order."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/ttsops"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _agent(root: Path, joe_bundle: Path, webhook: str, recent_s: float) -> AgentProcess:

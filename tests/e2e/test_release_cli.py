@@ -53,7 +53,9 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
     (home / "ttsops.toml").write_text(
         f'[gate]\neval_set = "{eval_set}"\nworkers = 2\n\n'
         f'[targets.production]\nagent_url = "{process.url}"\ntoken_env = "PROD_TOKEN"\n\n'
-        '[targets.staging]\nagent_url = "http://127.0.0.1:9"\ntoken_env = "STAGING_TOKEN"\n',
+        '[targets.staging]\nagent_url = "http://127.0.0.1:9"\ntoken_env = "STAGING_TOKEN"\n\n'
+        "[canary]\nsteps = [10, 50, 100]\nstep_interval_s = 6\nwatch_s = 6\nmin_requests = 3\n"
+        "probes_per_window = 3\n\n[patrol]\nenabled = false\n",
         encoding="utf-8",
     )
     try:
@@ -160,3 +162,25 @@ def test_an_untagged_dev_version_goes_to_staging(agent: AgentProcess, joe_bundle
     assert "export STAGING_TOKEN" in done.stderr
     assert "Traceback" not in done.stderr
     assert os.environ.get("STAGING_TOKEN") is None
+
+
+def test_a_retrained_candidate_is_promoted_through_the_canary(
+    agent: AgentProcess, joe_bundle: Path, tmp_path: Path
+) -> None:
+    """Weights perturbed 1%, released with the default strategy: 10% → 50% → 100%, live.
+
+    ``--skip-gate``: whether 8 sentences let the gate pass a 1% change is the gate's own
+    business (tests/integration/test_gate_run.py); this is the release's canary path.
+    """
+    retrained = tmp_path / "retrained"
+    derive_bundle(joe_bundle, retrained, version="1.2.0", recipe=DeriveRecipe(perturb_sigma=0.01))
+    done = release(agent, str(retrained), "--version", "1.2.0", "--skip-gate", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr + agent.log()[-3000:]
+    data = json.loads(done.stdout)
+    assert (data["outcome"], data["live_before"]) == ("live", "1.0.0")
+    assert data["gate"]["verdict"] == "skipped"
+    deployment = data["deployment"]["id"]
+    events = agent.api("GET", f"/v1/deployments/{deployment}/events")
+    shares = [e["data"]["weight"] for e in events if e["kind"] == "canary.analysis"]
+    assert shares[:2] == [10, 50] and shares[-1] == 100
+    assert agent.api("GET", "/v1/status")["live_version"] == "1.2.0"

@@ -193,7 +193,14 @@ class Agent:
                 return False
             before = load(self.ledger, record)
             after = self.controller.step(before)
-            return after.phase != before.phase
+        if after.phase != before.phase and after.phase in (Phase.ROLLED_BACK, Phase.FAILED):
+            self._alert(
+                f"deployment.{after.phase.value}",
+                f"deployment #{after.id} of {after.version} {after.phase.value}: {after.reason}",
+                after.version,
+                {"deployment": after.id, "strategy": after.strategy, "live": after.old_version},
+            )
+        return after.phase != before.phase
 
     def close(self) -> None:
         """Stop the loop, close the registry and release the state dir."""
@@ -212,25 +219,25 @@ class Agent:
 
     def on_alarm(self, reasons: list[str]) -> None:
         """Probes keep failing: heal (restart or roll back), record an alert, call the webhook."""
-        cfg = self.settings.patrol
         with self._lock:
             live = self.controller.live_route()
             version = live.version if live else self.ledger.live_version()
             why = f"{len(reasons)} patrol probes in a row failed through {self.router.url}: "
             why += reasons[-1]
             action = self._heal(version, why)
-        alert = Alert("patrol.failed", why, version, details={"reasons": reasons, "heal": action})
-        delivery = send_webhook(cfg.webhook_url, alert) if cfg.webhook_url else None
+        self._alert("patrol.failed", why, version, {"reasons": reasons, "heal": action})
+
+    def _alert(self, kind: str, reason: str, version: str | None, details: dict[str, Any]) -> None:
+        """Record an ``alert`` event and POST it to ``[patrol] webhook_url`` when set."""
+        url = self.settings.patrol.webhook_url
+        alert = Alert(kind, reason, version, details=details)
+        delivery = send_webhook(url, alert) if url else None
         self.ledger.append_event(
             EventKind.ALERT,
-            f"alert: {why}; healing: {action}",
+            f"alert {kind}: {reason}",
             version=version,
             actor=self.actor,
-            data={
-                **alert.payload(),
-                "webhook": cfg.webhook_url,
-                "webhook_error": delivery,
-            },
+            data={**alert.payload(), "webhook": url, "webhook_error": delivery},
         )
 
     def _heal(self, version: str | None, why: str) -> str:
