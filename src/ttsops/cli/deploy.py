@@ -181,6 +181,7 @@ def status(
             ),
             ("router pid", data["router_pid"]),
             ("deploying", f"#{data['active_deployment']}" if data["active_deployment"] else None),
+            ("patrol", _patrol_line(data.get("patrol"))),
         ],
     )
     output.table(
@@ -198,3 +199,17 @@ def status(
             for s in data["slots"]
         ],
     )
+
+
+def _patrol_line(patrol: dict[str, Any] | None) -> str:
+    """The patrol's counters in a few words."""
+    if patrol is None:
+        return "off ([patrol] enabled = false)"
+    if not patrol["checks"]:
+        return "no probe yet"
+    if patrol["consecutive_failures"]:
+        return (
+            f"{patrol['consecutive_failures']} failed in a row: {patrol['last_reason']} "
+            f"({patrol['alarms']} alerts so far)"
+        )
+    return f"ok ({patrol['checks']} probes, {patrol['alarms']} alerts)"
