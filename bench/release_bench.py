@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from demo_kit import (  # noqa: E402 - the shared demo helpers, after the path insert above
-    Load,
+    LoadGenerator,
     ReleaseRun,
     cli,
     demo_config,
@@ -66,7 +66,7 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _row(run: ReleaseRun, load: Load | None) -> dict[str, Any]:
+def _row(run: ReleaseRun, load: LoadGenerator | None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "version": run.version,
         "outcome": run.outcome,
@@ -138,7 +138,7 @@ def _measure(
         wait_api(api, token, agent, root / "agent.log")
         rows.append({**_row(rel("1.0.0"), None), "step": "first release (no gate, no load)"})
         url = f"http://127.0.0.1:{public}"
-        with Load(url, texts, threads=2, pause_s=0.3, max_s=1800) as load:
+        with LoadGenerator(url, texts=texts, threads=2, pause_s=0.3, max_s=1800) as load:
             time.sleep(3)
             for version in versions:
                 rows.append({**_row(rel(version), load), "step": "release under load"})

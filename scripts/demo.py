@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from demo_kit import (
     BACH,
-    Load,
+    LoadGenerator,
     ReleaseRun,
     agent_status,
     cli,
@@ -211,7 +211,9 @@ def demo() -> int:
     clock.say(f"agent started (pid {agent.pid}, log .demo/agent.log)")
     runs = [_release(clock, env, bundles["1.0.0"], "1.0.0", "live")]
     clock.say("load: 2 clients sending speech requests through 127.0.0.1:6006 (fresh connections)")
-    with Load(PUBLIC, LOAD_TEXTS, threads=2, pause_s=0.3, max_requests=3000, max_s=1500) as load:
+    with LoadGenerator(
+        PUBLIC, texts=LOAD_TEXTS, threads=2, pause_s=0.3, max_requests=3000, max_s=1500
+    ) as load:
         started = time.time()
         for version, _, _, expected in RELEASES[1:]:
             runs.append(_release(clock, env, bundles[version], version, expected))

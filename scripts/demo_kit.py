@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,10 +25,11 @@ from typing import Any
 import httpx
 
 from ttsops.rollout.procs import alive, read_pid, stop_pid
+from ttsops.testing import LoadGenerator
 
 __all__ = [
     "BACH",
-    "Load",
+    "LoadGenerator",
     "ReleaseRun",
     "agent_status",
     "cli",
@@ -260,96 +260,3 @@ def release(
     except json.JSONDecodeError:
         result = {"outcome": "error", "reason": "no JSON on stdout: " + "".join(out)[-500:]}
     return ReleaseRun(version, code, result, started, time.perf_counter() - t0, lines)
-
-
-@dataclass
-class _Shot:
-    started: float
-    status: int
-    """HTTP status, or 0 when the connection failed or the body was cut."""
-    version: str | None
-    error: str = ""
-
-
-class Load:
-    """Bounded speech load through the router: a few threads, at most ``max_requests``/``max_s``.
-
-    Each request opens a fresh connection and reads the whole body; anything but a complete
-    200 with a WAV body counts as failed.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        texts: Sequence[str],
-        *,
-        threads: int = 2,
-        pause_s: float = 0.3,
-        max_requests: int = 3000,
-        max_s: float = 1200,
-    ) -> None:
-        self.url, self.texts, self.threads, self.pause_s = url, list(texts), threads, pause_s
-        self.max_requests, self.max_s = max_requests, max_s
-        self.shots: list[_Shot] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._workers: list[threading.Thread] = []
-
-    def __enter__(self) -> Load:
-        deadline = time.monotonic() + self.max_s
-        for n in range(self.threads):
-            worker = threading.Thread(target=self._run, args=(n, deadline), daemon=True)
-            worker.start()
-            self._workers.append(worker)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for worker in self._workers:
-            worker.join(timeout=90)
-
-    def _run(self, n: int, deadline: float) -> None:
-        sent = n
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            with self._lock:
-                if len(self.shots) >= self.max_requests:
-                    return
-            text = self.texts[sent % len(self.texts)]
-            sent += self.threads
-            started = time.time()
-            try:
-                with (
-                    httpx.Client(timeout=90) as client,
-                    client.stream(
-                        "POST",
-                        f"{self.url}/v1/audio/speech",
-                        json={"input": text, "response_format": "wav"},
-                    ) as reply,
-                ):
-                    body = reply.read()
-                    ok = reply.status_code == 200 and body[:4] == b"RIFF" and len(body) > 1000
-                    shot = _Shot(
-                        started,
-                        200 if ok else (reply.status_code if reply.status_code != 200 else 0),
-                        reply.headers.get("x-ttsops-version"),
-                        "" if ok else body[:200].decode(errors="replace"),
-                    )
-            except httpx.HTTPError as exc:
-                shot = _Shot(started, 0, None, f"{type(exc).__name__}: {exc}")
-            with self._lock:
-                self.shots.append(shot)
-            self._stop.wait(self.pause_s)
-
-    def tally(self, since: float = 0.0, until: float = float("inf")) -> dict[str, Any]:
-        """Requests started in ``[since, until)``: total, ok, failed, by served version."""
-        with self._lock:
-            mine = [s for s in self.shots if since <= s.started < until]
-        failed = [s for s in mine if s.status != 200]
-        by_version = Counter(s.version or "?" for s in mine if s.status == 200)
-        return {
-            "total": len(mine),
-            "ok": len(mine) - len(failed),
-            "failed": len(failed),
-            "by_version": dict(sorted(by_version.items())),
-            "failures": [f"{s.status} {s.error}"[:200] for s in failed[:5]],
-        }

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import httpx
 
 from ttsops.bundle import Source, build_bundle, load_manifest
 from ttsops.rollout.procs import alive, read_pid
+from ttsops.testing import LoadGenerator, Shot
 
 __all__ = [
     "AgentProcess",
@@ -165,91 +165,6 @@ class AgentProcess:
             pid = read_pid(path)
             if pid is not None and alive(pid, mark):
                 os.kill(pid, sig)
-
-
-@dataclass
-class Shot:
-    """One request of the load generator."""
-
-    started: float
-    ended: float
-    status: int
-    """HTTP status, or 0 when the connection failed or the body was cut."""
-    version: str | None
-    """``X-TTSOps-Version`` of the answer."""
-    error: str = ""
-
-
-class LoadGenerator:
-    """Bounded load through the router: a few threads, at most ``max_requests`` and ``max_s``.
-
-    Each request opens a fresh connection (no keep-alive across a reload) and reads the whole
-    streamed body, so a cut stream counts as a failure.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        threads: int = 2,
-        max_requests: int = 3000,
-        max_s: float = 180,
-        texts: Sequence[str] = ("Hello there.", "The quick brown fox jumps over the lazy dog."),
-    ) -> None:
-        self.url = url
-        self.texts = list(texts)
-        self.threads = threads
-        self.max_requests = max_requests
-        self.max_s = max_s
-        self.shots: list[Shot] = []
-        self._stop = threading.Event()
-        self._workers: list[threading.Thread] = []
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> LoadGenerator:
-        deadline = time.monotonic() + self.max_s
-        for n in range(self.threads):
-            worker = threading.Thread(target=self._run, args=(n, deadline), daemon=True)
-            worker.start()
-            self._workers.append(worker)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for worker in self._workers:
-            worker.join(timeout=60)
-
-    def _run(self, n: int, deadline: float) -> None:
-        sent = n
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            text = self.texts[sent % len(self.texts)]
-            sent += self.threads
-            with self._lock:
-                if len(self.shots) >= self.max_requests:
-                    return
-            started = time.time()
-            try:
-                with (
-                    httpx.Client(timeout=60) as client,
-                    client.stream(
-                        "POST",
-                        f"{self.url}/v1/audio/speech",
-                        json={"input": text, "response_format": "wav"},
-                    ) as reply,
-                ):
-                    body = reply.read()
-                    ok = reply.status_code == 200 and body[:4] == b"RIFF" and len(body) > 1000
-                    shot = Shot(started, time.time(), reply.status_code if ok else 0,
-                                reply.headers.get("x-ttsops-version"),
-                                "" if ok else body[:200].decode(errors="replace"))  # fmt: skip
-            except httpx.HTTPError as exc:
-                shot = Shot(started, time.time(), 0, None, f"{type(exc).__name__}: {exc}")
-            with self._lock:
-                self.shots.append(shot)
-
-    def failures(self) -> list[Shot]:
-        """Requests that did not get a complete 200 answer."""
-        return [s for s in self.shots if s.status != 200]
 
 
 def switch_windows(

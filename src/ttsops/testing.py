@@ -7,10 +7,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 import numpy as np
@@ -18,7 +22,7 @@ import numpy as np
 from ttsops.engines.base import AudioChunk
 from ttsops.engines.text import split_text
 
-__all__ = ["ScriptedEngine", "ServerProcess"]
+__all__ = ["LoadGenerator", "ScriptedEngine", "ServerProcess", "Shot"]
 
 
 class ScriptedEngine:
@@ -151,3 +155,124 @@ class ServerProcess:
     ) -> None:
         self.stop()
         self._tmp.cleanup()
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One request of a ``LoadGenerator``."""
+
+    started: float
+    """Wall-clock time it was sent."""
+
+    ended: float
+    """Wall-clock time its answer ended (or it failed)."""
+
+    status: int
+    """200 for a complete WAV answer; else the HTTP status, or 0 when the connection failed
+    or a 200 body was cut or not audio."""
+
+    version: str | None
+    """``X-TTSOps-Version`` of the answer: which model spoke."""
+
+    error: str = ""
+    """What went wrong, for a failed request."""
+
+
+DEFAULT_TEXTS = ("Hello there.", "The quick brown fox jumps over the lazy dog.")
+
+
+class LoadGenerator:
+    """Bounded speech load: a few threads, at most ``max_requests`` requests and ``max_s``.
+
+    Each request opens a fresh connection (no keep-alive across a router reload) and reads
+    the whole streamed body, so a cut stream counts as a failure. Traffic goes only where
+    ``url`` points (tests, the demo and the benches use 127.0.0.1).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        texts: Sequence[str] = DEFAULT_TEXTS,
+        threads: int = 2,
+        pause_s: float = 0.0,
+        max_requests: int = 3000,
+        max_s: float = 180.0,
+        timeout_s: float = 90.0,
+    ) -> None:
+        """Send ``texts`` in turn to ``url``/v1/audio/speech from ``threads`` threads."""
+        self.url = url
+        self.texts = list(texts)
+        self.threads = threads
+        self.pause_s = pause_s
+        self.max_requests = max_requests
+        self.max_s = max_s
+        self.timeout_s = timeout_s
+        self.shots: list[Shot] = []
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> LoadGenerator:
+        deadline = time.monotonic() + self.max_s
+        for n in range(self.threads):
+            worker = threading.Thread(target=self._run, args=(n, deadline), daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=self.timeout_s)
+
+    def _run(self, n: int, deadline: float) -> None:
+        sent = n
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            with self._lock:
+                if len(self.shots) >= self.max_requests:
+                    return
+            text = self.texts[sent % len(self.texts)]
+            sent += self.threads
+            shot = self._shoot(text)
+            with self._lock:
+                self.shots.append(shot)
+            self._stop.wait(self.pause_s)
+
+    def _shoot(self, text: str) -> Shot:
+        started = time.time()
+        try:
+            with (
+                httpx.Client(timeout=self.timeout_s) as client,
+                client.stream(
+                    "POST",
+                    f"{self.url}/v1/audio/speech",
+                    json={"input": text, "response_format": "wav"},
+                ) as reply,
+            ):
+                body = reply.read()
+        except httpx.HTTPError as exc:
+            return Shot(started, time.time(), 0, None, f"{type(exc).__name__}: {exc}")
+        ok = reply.status_code == 200 and body[:4] == b"RIFF" and len(body) > 1000
+        status = 200 if ok else (0 if reply.status_code == 200 else reply.status_code)
+        error = "" if ok else body[:200].decode(errors="replace")
+        return Shot(started, time.time(), status, reply.headers.get("x-ttsops-version"), error)
+
+    def failures(self) -> list[Shot]:
+        """Requests that did not get a complete 200 answer."""
+        with self._lock:
+            return [s for s in self.shots if s.status != 200]
+
+    def tally(self, since: float = 0.0, until: float = float("inf")) -> dict[str, Any]:
+        """Requests started in ``[since, until)``: total, ok, failed, by served version."""
+        with self._lock:
+            mine = [s for s in self.shots if since <= s.started < until]
+        failed = [s for s in mine if s.status != 200]
+        by_version = Counter(s.version or "?" for s in mine if s.status == 200)
+        return {
+            "total": len(mine),
+            "ok": len(mine) - len(failed),
+            "failed": len(failed),
+            "by_version": dict(sorted(by_version.items())),
+            "failures": [f"{s.status} {s.error}"[:200] for s in failed[:5]],
+        }
