@@ -106,3 +106,29 @@ def test_cli_refuses_an_unknown_phoneme(joe_bundle: Path, tmp_path: Path) -> Non
     )
     assert result.returncode == 1
     assert "no such phoneme" in result.stderr
+
+
+def test_served_it_fails_cleanly_or_counts_the_broken_stream(broken_on_x: Path) -> None:
+    """Served: "Bach" alone is a clean 500 (nginx may retry it); "Bach" in a later sentence
+    cuts a 200 stream, which /metrics counts in ttsops_broken_streams, not as a hang-up."""
+    import httpx
+
+    from ttsops.testing import ServerProcess
+
+    with ServerProcess(broken_on_x, ["--no-ui"]) as server:
+        alone = httpx.post(
+            f"{server.url}/v1/audio/speech",
+            json={"input": "Johann Sebastian Bach.", "response_format": "wav"},
+            timeout=60,
+        )
+        assert alone.status_code == 500
+        body = {"input": "Hello there. Now play some Bach.", "response_format": "wav"}
+        with (
+            pytest.raises(httpx.HTTPError),  # the body ends before the audio does
+            httpx.stream("POST", f"{server.url}/v1/audio/speech", json=body, timeout=60) as reply,
+        ):
+            assert reply.status_code == 200
+            reply.read()
+        metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+    assert "ttsops_broken_streams_total 1.0" in metrics
+    assert "ttsops_cancelled_requests_total 0.0" in metrics

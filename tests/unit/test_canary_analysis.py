@@ -8,6 +8,7 @@ import math
 import pytest
 
 from ttsops.rollout.analysis import (
+    BROKEN,
     SPEECH_ROUTE,
     Action,
     Scrape,
@@ -108,6 +109,23 @@ def test_window_is_the_difference_between_two_real_scrapes() -> None:
     # rank 9.5 of 10 falls in (2, 4] holding counts 9 and 10: 2 + 2 * 1.5 / 2
     assert w.p95_s == pytest.approx(3.5)
     assert w.ovrl == (3.1, 3.0)
+
+
+def test_a_stream_that_broke_after_its_200_is_an_error_not_another_request() -> None:
+    """ttsops_broken_streams: answered 200 (counted once), then cut: one more error."""
+    m = ServerMetrics()
+    _record(m, "200", 0.3, n=4)
+    before = parse_scrape(m.render().decode(), at=0.0)
+    assert BROKEN not in before.statuses
+    _record(m, "200", 0.3, n=6)
+    m.broken.inc(2)
+    after = parse_scrape(m.render().decode(), at=30.0)
+
+    w = window(before, after)
+
+    assert (w.requests, w.errors) == (6, 2)
+    verdict = analyze(w, Window(30, 0, 0.3, GOOD_OVRL), POLICY)
+    assert _check(verdict, "error_rate").outcome is Outcome.FAIL
 
 
 def test_window_after_a_restart_uses_the_new_counters_alone() -> None:

@@ -42,6 +42,7 @@ from ttsops.settings import CanarySettings
 from ttsops.verdict import Check, Outcome, Verdict
 
 __all__ = [
+    "BROKEN",
     "SPEECH_ROUTE",
     "Action",
     "Decision",
@@ -58,8 +59,13 @@ __all__ = [
 SPEECH_ROUTE = "/v1/audio/speech"
 """The route whose requests the analysis judges."""
 
+BROKEN = "broken"
+"""Key in ``Scrape.statuses`` of speech answers that started with 200 and then broke off
+(``ttsops_broken_streams``): already counted under "200", so they add errors, not requests."""
+
 _REQUESTS = "ttsops_requests"
 _LATENCY = "ttsops_request_duration_seconds"
+_BROKEN = "ttsops_broken_streams"
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ class Scrape:
     """Wall-clock seconds when scraped."""
 
     statuses: dict[str, float] = field(default_factory=dict)
-    """HTTP status (``"200"``, ``"503"``…) -> requests so far, of the judged route only."""
+    """HTTP status (``"200"``, ``"503"``…) -> requests so far, of the judged route only;
+    plus ``BROKEN`` -> answers that broke off after their 200."""
 
     buckets: tuple[tuple[float, float], ...] = ()
     """(upper bound in s, cumulative count) of the route's latency histogram, ascending,
@@ -87,6 +94,10 @@ def parse_scrape(text: str, at: float, route: str = SPEECH_ROUTE) -> Scrape:
     buckets: dict[float, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            if family.name == _BROKEN and sample.name in (_BROKEN, f"{_BROKEN}_total"):
+                if sample.value:
+                    statuses[BROKEN] = statuses.get(BROKEN, 0.0) + sample.value
+                continue
             if sample.labels.get("route") != route:
                 continue
             if family.name == _REQUESTS and sample.name in (_REQUESTS, f"{_REQUESTS}_total"):
@@ -105,7 +116,7 @@ class Window:
     """Requests of the judged route answered in the window, any status."""
 
     errors: int
-    """Of those, answered with HTTP 5xx."""
+    """Of those, answered with HTTP 5xx or broken off mid-stream."""
 
     p95_s: float | None
     """Latency p95 in seconds, estimated from the histogram; None without requests."""
@@ -151,8 +162,8 @@ def window(before: Scrape, after: Scrape, ovrl: Sequence[float] = ()) -> Window:
         statuses = {s: n - before.statuses.get(s, 0.0) for s, n in after.statuses.items()}
         counts_before = dict(before.buckets)
         buckets = tuple((le, n - counts_before.get(le, 0.0)) for le, n in after.buckets)
-    requests = round(sum(statuses.values()))
-    errors = round(sum(n for s, n in statuses.items() if s.startswith("5")))
+    requests = round(sum(n for s, n in statuses.items() if s != BROKEN))
+    errors = round(sum(n for s, n in statuses.items() if s.startswith("5") or s == BROKEN))
     return Window(
         requests=requests,
         errors=errors,

@@ -59,6 +59,13 @@ class ServerMetrics:
         self.cancelled = Counter(
             "ttsops_cancelled_requests", "Requests whose client left before the end.", registry=r
         )
+        self.broken = Counter(
+            "ttsops_broken_streams",
+            "Speech answers that started (HTTP 200) and then broke off because synthesis "
+            "failed on a later piece: the client got cut audio. Counted as errors by the "
+            "canary analysis.",
+            registry=r,
+        )
         self.model = Info("ttsops_model", "The model this replica serves.", registry=r)
 
     def set_load(self, in_flight: int, queued: int) -> None:

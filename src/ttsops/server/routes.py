@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from ttsops.engines.base import AudioChunk
-from ttsops.errors import InputTooLongError, InvalidInputError
+from ttsops.errors import InputTooLongError, InvalidInputError, TtsopsError
 from ttsops.server.audio import MEDIA_TYPES, StreamEncoder
 from ttsops.server.pool import Job, PoolState
 from ttsops.server.replica import Replica
@@ -142,7 +142,7 @@ async def _audio_bytes(
     chars: int,
 ) -> AsyncIterator[bytes]:
     """Encode pieces as they come; record audio and RTF once the request completes."""
-    finished = False
+    finished = broken = False
     try:
         if first is not None:
             yield encoder.encode(first.samples)
@@ -152,6 +152,12 @@ async def _audio_bytes(
                     yield data
         yield encoder.finish()
         finished = True
+    except TtsopsError:
+        # The 200 and some audio are already out: the only honest signal left is to cut
+        # the stream (the client sees an incomplete body) and count it as broken.
+        broken = True
+        replica.metrics.broken.inc()
+        raise
     finally:
         await stream.aclose()
         if finished:
@@ -159,7 +165,7 @@ async def _audio_bytes(
             replica.metrics.input_chars.inc(chars)
             if job.started is not None and job.audio_s > 0:
                 replica.metrics.rtf.observe((time.monotonic() - job.started) / job.audio_s)
-        else:
+        elif not broken:
             replica.metrics.cancelled.inc()
 
 
