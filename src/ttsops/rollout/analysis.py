@@ -119,7 +119,9 @@ class Window:
     """Of those, answered with HTTP 5xx or broken off mid-stream."""
 
     p95_s: float | None
-    """Latency p95 in seconds, estimated from the histogram; None without requests."""
+    """Latency p95 in seconds; ``window`` estimates it from the slot's histogram, the
+    agent's observer replaces it with the p95 of its probes (the same sentences on both
+    slots); None without data."""
 
     ovrl: tuple[float, ...] = ()
     """DNSMOS OVRL of the slot's probe audio in the window."""

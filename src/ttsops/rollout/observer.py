@@ -1,23 +1,23 @@
 """Measuring a canary window: both slots' Prometheus metrics, and probe syntheses.
 
 A window opens with a scrape of each slot's ``/metrics`` and closes with another; the
-difference is what the slot did in between (real traffic and probes alike). While it is
-open a thread sends probe syntheses straight to each slot's port (not through the
-router): enough that each slot answers ``min_requests`` requests in the window even with
-no real traffic, and ``probes_per_window`` of them scored with DNSMOS, so the analysis
-always has errors, latency and audio quality to judge. Probe texts are short sentences
-of the gate's evaluation set, the same for both slots.
+difference is what the slot did in between (real traffic and probes alike): its requests
+and errors. While it is open a thread per slot sends probe syntheses straight to the
+slot's port (not through the router): enough that each slot answers ``min_requests``
+requests in the window even with no real traffic, and ``probes_per_window`` of them
+timed and scored with DNSMOS, so the analysis always has errors, latency and audio
+quality to judge. Probe texts are short sentences of the gate's evaluation set, the same
+ones in the same order for both slots, which is what makes their latencies comparable.
 """
 
 from __future__ import annotations
 
 import io
-import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 import numpy as np
@@ -58,6 +58,7 @@ class _Open:
     before: dict[str, Scrape]
     stop: threading.Event = field(default_factory=threading.Event)
     ovrl: dict[str, list[float]] = field(default_factory=dict)
+    latency: dict[str, list[float]] = field(default_factory=dict)
     probes: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     threads: list[threading.Thread] = field(default_factory=list)
@@ -77,7 +78,7 @@ class SlotObserver:
         self.policy = policy
         self.clock = clock
         self.timeout_s = timeout_s
-        self._texts = itertools.cycle(probe_texts())
+        self._texts = probe_texts()
         self._window: _Open | None = None
         self._lock = threading.Lock()
         self._dnsmos: object | None = None
@@ -127,10 +128,16 @@ class SlotObserver:
             after = {role: self._scrape(port) for role, port in current.ports.items()}
         except _ScrapeError as exc:
             return SlotObservation(error=str(exc))
-        seen = {
-            role: window(current.before[role], after[role], current.ovrl.get(role, []))
-            for role in current.ports
-        }
+        seen = {}
+        for role in current.ports:
+            counted = window(current.before[role], after[role], current.ovrl.get(role, []))
+            # Latency is judged on the probes: the same sentences, in the same order, sent to
+            # both slots in the same window. The slots' own traffic differs in mix (a 10%
+            # canary is mostly probes, the stable slot mostly users' text), so their
+            # histograms would compare different sentences.
+            took = current.latency.get(role, [])
+            p95 = float(np.percentile(took, 95)) if len(took) >= self.policy.min_scored else None
+            seen[role] = replace(counted, p95_s=p95)
         return SlotObservation(canary=seen.get("canary"), stable=seen.get("stable"))
 
     def shutdown(self) -> None:
@@ -161,7 +168,7 @@ class SlotObserver:
     def _needs(self, w: _Open, role: str) -> bool:
         """True while ``role`` lacks requests or scored probes in this window."""
         scored = len(w.ovrl.get(role, []))
-        if scored < self.policy.probes_per_window:
+        if scored < max(self.policy.probes_per_window, self.policy.min_scored):
             return True
         if w.error is not None or role not in w.before:
             return False
@@ -173,16 +180,20 @@ class SlotObserver:
 
     def _probe_loop(self, w: _Open, role: str) -> None:
         # Front-loaded: the needed probes go out early in the window, then only top-ups.
-        rounds = max(self.policy.probes_per_window, self.policy.min_requests) + 2
+        wanted = max(self.policy.probes_per_window, self.policy.min_scored)
+        rounds = max(wanted, self.policy.min_requests) + 2
         pause = self.policy.step_interval_s / rounds
         while not w.stop.is_set():
             if self._needs(w, role):
-                with self._lock:
-                    text = next(self._texts)
+                sent = w.probes.get(role, 0)
+                text = self._texts[sent % len(self._texts)]  # each slot gets the same sequence
+                started = time.monotonic()
                 score = self._probe(w.ports[role], text)
-                w.probes[role] = w.probes.get(role, 0) + 1
+                took = time.monotonic() - started
+                w.probes[role] = sent + 1
                 if score is not None:
                     w.ovrl.setdefault(role, []).append(score)
+                    w.latency.setdefault(role, []).append(took)
             w.stop.wait(pause)
 
     def _probe(self, port: int, text: str) -> float | None:
