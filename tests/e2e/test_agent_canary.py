@@ -1,7 +1,9 @@
 """Canary deployments end to end: real nginx weights, real slots, real probes and DNSMOS.
 
-One agent serves the module with short steps (``ttsops.toml`` in its home). 1.0.0 stays
-live while three bad canaries are rolled back, each by the check that catches it:
+One agent serves the module with short steps (``ttsops.toml`` in its home) and the default
+failure limits (errors: none; latency and audio: one repeated window, since three probes a
+window are noisy). 1.0.0 stays live while three bad canaries are rolled back, each by the
+check that catches it:
 - latency: the same voice made three times slower (``length_scale=3``);
 - audio quality: weights perturbed by 50% (what the gate blocks; here deployed directly);
 - errors: a model broken on one sound (``--corrupt-phoneme x``) that the probes never say
@@ -33,7 +35,6 @@ watch_s = 8
 min_requests = 3
 probes_per_window = 3
 min_scored = 3
-failure_limits = { error_rate = 0, latency_p95 = 0, audio_quality = 0 }
 [patrol]
 enabled = false
 webhook_url = "{webhook}"
