@@ -247,10 +247,7 @@ class Agent:
             return f"none: deployment #{active.id} is in flight and handles its own failures"
         if version is None:
             return "none: no version is live"
-        live = next(
-            (d for d in self.ledger.list_deployments(limit=200) if d.state == DeploymentState.LIVE),
-            None,
-        )
+        live = self._live_deployment()
         live_for = None
         if live is not None and live.finished_at is not None:
             finished = live.finished_at
@@ -314,14 +311,7 @@ class Agent:
                 # A rollback while a deployment is in flight stops it: the old version stays.
                 return self.abort(active.id, actor=actor, reason=reason)
             self._refuse_if_busy()
-            live = next(
-                (
-                    d
-                    for d in self.ledger.list_deployments(limit=200)
-                    if d.state == DeploymentState.LIVE
-                ),
-                None,
-            )
+            live = self._live_deployment()
             target = to or self.ledger.previous_stable()
             if target is None:
                 raise RolloutError(
@@ -376,6 +366,13 @@ class Agent:
                 "old versions' blobs, then deploy again"
             )
 
+    def _live_deployment(self) -> DeploymentRecord | None:
+        """The newest deployment in state ``live``, if any."""
+        return next(
+            (d for d in self.ledger.list_deployments(limit=200) if d.state == DeploymentState.LIVE),
+            None,
+        )
+
     def _refuse_if_busy(self) -> None:
         active = self.active()
         if active is not None:
@@ -414,10 +411,7 @@ class Agent:
     def status(self) -> dict[str, Any]:
         """What is live, since when, from which commit; slots, weights, the router."""
         live_route = self.controller.live_route()
-        live = next(
-            (d for d in self.ledger.list_deployments(limit=200) if d.state == DeploymentState.LIVE),
-            None,
-        )
+        live = self._live_deployment()
         version = live_route.version if live_route else None
         record = self.ledger.find_version(version) if version else None
         active = self.active()

@@ -110,7 +110,7 @@ class CanarySteps:
         if verdict is None:
             return r
         decision, stable = verdict
-        return self._act(r, decision, stable)
+        return self._act(r, decision, stable, ports)
 
     def watching(self, r: Rollout) -> Rollout:
         """One tick after promotion: keep judging until the watch window has passed."""
@@ -192,7 +192,9 @@ class CanarySteps:
         self._record(r, verdict, decision, seen.canary, stable)
         return decision, stable or Window(0, 0, None)
 
-    def _act(self, r: Rollout, decision: Decision, stable: Window) -> Rollout:
+    def _act(
+        self, r: Rollout, decision: Decision, stable: Window, ports: Mapping[str, int]
+    ) -> Rollout:
         assert r.steps is not None
         now = self.clock()
         if decision.action is Action.ROLLBACK:
@@ -211,14 +213,18 @@ class CanarySteps:
                 window_started_at=now,
                 tally=_t(decision),
             )
-        return self._promote(r, decision, stable, now)
+        return self._promote(r, decision, stable, ports, now)
 
-    def _promote(self, r: Rollout, decision: Decision, stable: Window, now: float) -> Rollout:
+    def _promote(
+        self,
+        r: Rollout,
+        decision: Decision,
+        stable: Window,
+        ports: Mapping[str, int],
+        now: float,
+    ) -> Rollout:
         """The new version takes every request; the old one stays as backup."""
         nxt = r.step + 1
-        ports = self._ports(r)
-        if isinstance(ports, Rollout):
-            return ports
         try:
             self.c.apply(self._routes(r, ports, 100))
         except RolloutError as exc:
