@@ -65,6 +65,10 @@ class ServerSettings(BaseModel):
     max_audio_seconds: float = Field(default=1800.0, gt=0)
     """Most audio one request may produce."""
 
+    seed: int | None = None
+    """Noise seed used when a request names none (same text + seed → identical audio);
+    None draws fresh noise for every request."""
+
 
 class GateSettings(BaseModel):
     """Evaluation set and thresholds of ``ttsops gate`` (section ``[gate]``).

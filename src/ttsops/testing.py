@@ -42,9 +42,14 @@ class ScriptedEngine:
         self.sample_rate = sample_rate
         self.voices: tuple[str, ...] = ("tone",)
         self.pieces_done = 0
+        self.seeds: list[int | None] = []
+        """The ``seed`` of every ``stream`` call, in order (what the pool passed on)."""
 
-    def stream(self, text: str, voice: str, speed: float) -> Iterator[AudioChunk]:
+    def stream(
+        self, text: str, voice: str, speed: float, *, seed: int | None = None
+    ) -> Iterator[AudioChunk]:
         """One sine tone per piece of text, after ``piece_s`` of pretend work."""
+        self.seeds.append(seed)
         for piece in split_text(text):
             time.sleep(self.piece_s)
             n = int(len(piece) * self.seconds_per_char / speed * self.sample_rate)
@@ -52,9 +57,11 @@ class ScriptedEngine:
             self.pieces_done += 1
             yield AudioChunk(tone.astype(np.float32), self.sample_rate, piece)
 
-    def synthesize(self, text: str, voice: str, speed: float) -> AudioChunk:
+    def synthesize(
+        self, text: str, voice: str, speed: float, *, seed: int | None = None
+    ) -> AudioChunk:
         """All pieces joined."""
-        parts = [c.samples for c in self.stream(text, voice, speed)]
+        parts = [c.samples for c in self.stream(text, voice, speed, seed=seed)]
         return AudioChunk(np.concatenate(parts), self.sample_rate, text)
 
 

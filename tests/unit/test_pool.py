@@ -125,3 +125,18 @@ def test_drain_refuses_new_work_but_waits_for_old() -> None:
     started = time.monotonic()
     assert pool.wait_idle(2)
     assert time.monotonic() - started < 2
+
+
+def test_job_seed_reaches_the_engine() -> None:
+    """A job's seed is what the engine is asked to synthesize with; no seed passes None."""
+    engine = ScriptedEngine()
+    pool = _pool(engine)
+
+    async def run(seed: int | None) -> None:
+        job = pool.admit("Seeded.", "tone", 1.0, seed=seed)
+        assert job.seed == seed
+        _ = [c async for c in pool.run(job)]
+
+    asyncio.run(run(42))
+    asyncio.run(run(None))
+    assert engine.seeds == [42, None]

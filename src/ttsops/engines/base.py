@@ -64,12 +64,20 @@ class Engine(Protocol):
     supports_prompt_audio: bool
     """Whether it can clone a voice from reference audio."""
 
-    def stream(self, text: str, voice: str, speed: float) -> Iterator[AudioChunk]:
-        """Yield audio piece by piece (a sentence, or part of a long one), in order."""
+    def stream(
+        self, text: str, voice: str, speed: float, *, seed: int | None = None
+    ) -> Iterator[AudioChunk]:
+        """Yield audio piece by piece (a sentence, or part of a long one), in order.
+
+        With a ``seed`` the same (model, text, voice, speed, seed) gives bit-identical
+        audio; with None the noise is fresh on every call.
+        """
         ...
 
-    def synthesize(self, text: str, voice: str, speed: float) -> AudioChunk:
-        """Return all the audio for ``text`` at once."""
+    def synthesize(
+        self, text: str, voice: str, speed: float, *, seed: int | None = None
+    ) -> AudioChunk:
+        """Return all the audio for ``text`` at once (``seed`` as for ``stream``)."""
         ...
 
 

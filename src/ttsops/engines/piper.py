@@ -76,7 +76,9 @@ class PiperEngine:
         self.voices: tuple[str, ...] = tuple(manifest.voices)
         self._speakers = dict(config.speaker_id_map)
 
-    def stream(self, text: str, voice: str, speed: float) -> Iterator[AudioChunk]:
+    def stream(
+        self, text: str, voice: str, speed: float, *, seed: int | None = None
+    ) -> Iterator[AudioChunk]:
         """Yield one chunk per sentence (or piece of a long sentence)."""
         if voice not in self.voices:
             raise InvalidInputError(
@@ -100,8 +102,10 @@ class PiperEngine:
                     text=piece,
                 )
 
-    def synthesize(self, text: str, voice: str, speed: float) -> AudioChunk:
+    def synthesize(
+        self, text: str, voice: str, speed: float, *, seed: int | None = None
+    ) -> AudioChunk:
         """All audio for ``text`` in one chunk."""
-        parts = [c.samples for c in self.stream(text, voice, speed)]
+        parts = [c.samples for c in self.stream(text, voice, speed, seed=seed)]
         samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
         return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)

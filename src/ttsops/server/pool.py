@@ -56,6 +56,8 @@ class Job:
     audio_s: float = 0.0
     truncated: bool = False
     started: float | None = None
+    seed: int | None = None
+    """Noise seed passed to the engine; None draws fresh noise."""
 
 
 class InferencePool:
@@ -119,7 +121,7 @@ class InferencePool:
 
     # -- admission and work ----------------------------------------------------------
 
-    def admit(self, text: str, voice: str, speed: float) -> Job:
+    def admit(self, text: str, voice: str, speed: float, *, seed: int | None = None) -> Job:
         """Take a place for one synthesis or raise ``OverloadedError`` (503)."""
         if self.state is not PoolState.READY or self.engine is None:
             raise OverloadedError(f"server is not ready ({self.reason}); retry shortly")
@@ -133,7 +135,9 @@ class InferencePool:
             self._admitted += 1
             self._idle.clear()
         self._changed()
-        return Job(text, voice, speed, deadline=time.monotonic() + self.request_timeout_s)
+        return Job(
+            text, voice, speed, deadline=time.monotonic() + self.request_timeout_s, seed=seed
+        )
 
     async def run(self, job: Job) -> AsyncGenerator[AudioChunk, None]:
         """Yield the job's audio piece by piece; closing the iterator cancels the job."""
@@ -177,7 +181,7 @@ class InferencePool:
             if job.cancel.is_set():
                 return
             assert self.engine is not None
-            for chunk in self.engine.stream(job.text, job.voice, job.speed):
+            for chunk in self.engine.stream(job.text, job.voice, job.speed, seed=job.seed):
                 if job.cancel.is_set():
                     log.info("request cancelled; stopped after %.1f s of audio", job.audio_s)
                     return
