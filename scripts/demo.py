@@ -34,10 +34,12 @@ from demo_kit import (
     cli,
     demo_config,
     new_token,
+    next_steps,
     release,
     start_agent,
     stop_agent,
     wait_api,
+    write_token,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,12 +85,13 @@ class Clock:
         print(f"{self.stamp()} {message}", flush=True)
 
 
-def _env(token: str) -> dict[str, str]:
+def _env() -> dict[str, str]:
+    # No TTSOPS_TOKEN: the agent and every CLI command find the token at
+    # $TTSOPS_HOME/agent/token, as on a host, so the printed commands need no secret.
     env = {k: v for k, v in os.environ.items() if not k.startswith("TTSOPS_")}
     env.update(
         TTSOPS_HOME=str(HOME),
         TTSOPS_CONFIG=str(DEMO / "ttsops.toml"),
-        TTSOPS_TOKEN=token,
         TTSOPS_AGENT_URL=API,
     )
     return env
@@ -101,18 +104,18 @@ def stop() -> int:
     return 0
 
 
-def _prepare(clock: Clock) -> dict[str, str]:
+def _prepare(clock: Clock) -> tuple[dict[str, str], str]:
     stopped = stop_agent(AGENT_PID, STATE)
     if stopped:
         clock.say("stopped the previous demo: " + ", ".join(stopped))
     for old in (HOME, DEMO / "reports"):
         shutil.rmtree(old, ignore_errors=True)
     HOME.mkdir(parents=True)
+    (DEMO / "token").unlink(missing_ok=True)  # where older demos kept it
     token = new_token()
-    (DEMO / "token").write_text(token + "\n")
-    (DEMO / "token").chmod(0o600)
-    (DEMO / "ttsops.toml").write_text(demo_config(API, DEMO / "token"))
-    return _env(token)
+    token_file = write_token(STATE, token)
+    (DEMO / "ttsops.toml").write_text(demo_config(API, token_file))
+    return _env(), token
 
 
 def _bundles(clock: Clock, env: dict[str, str]) -> dict[str, Path]:
@@ -181,22 +184,11 @@ def _tally(load: dict[str, Any]) -> None:
         print(f"  failed: {failure}")
 
 
-def _instructions(live: str) -> None:
-    print(f"""
-== The service keeps running (live: {live})
-  web UI:  http://127.0.0.1:6006/ui      API docs: http://127.0.0.1:6006/docs
-  speech:  curl -s 127.0.0.1:6006/v1/audio/speech -H 'content-type: application/json' \\
-             -d '{{"input": "Hello from ttsops.", "response_format": "wav"}}' -o hello.wav
-  ledger:  TTSOPS_HOME=.demo/home .venv/bin/ttsops history
-  logs:    .demo/agent.log, .demo/home/agent/   gate reports: .demo/reports/<version>/
-  stop:    make demo-stop""")
-
-
 def demo() -> int:
     """Run the whole demo; 0 when every outcome was the expected one and no request failed."""
     clock = Clock()
     clock.say("ttsops demo: state in .demo/, agent API 127.0.0.1:6007, service 127.0.0.1:6006")
-    env = _prepare(clock)
+    env, token = _prepare(clock)
     bundles = _bundles(clock, env)
     agent = start_agent(
         env,
@@ -207,7 +199,7 @@ def demo() -> int:
         pid_path=AGENT_PID,
         cwd=DEMO,
     )
-    wait_api(API, env["TTSOPS_TOKEN"], agent, DEMO / "agent.log")
+    wait_api(API, token, agent, DEMO / "agent.log")
     clock.say(f"agent started (pid {agent.pid}, log .demo/agent.log)")
     runs = [_release(clock, env, bundles["1.0.0"], "1.0.0", "live")]
     clock.say("load: 2 clients sending speech requests through 127.0.0.1:6006 (fresh connections)")
@@ -221,7 +213,7 @@ def demo() -> int:
             clock.say(f"load so far: {t['total']} requests, {t['failed']} failed")
         time.sleep(3)  # a little traffic after the last rollback, on the live version
     tally = load.tally(since=started)
-    live = agent_status(API, env["TTSOPS_TOKEN"]).get("live_version")
+    live = agent_status(API, token).get("live_version")
     _timeline(clock, runs)
     _tally(tally)
     problems = [
@@ -233,7 +225,7 @@ def demo() -> int:
         problems.append(f"{tally['failed']} of {tally['total']} requests failed")
     if live != "1.1.0":
         problems.append(f"live is {live}, expected 1.1.0")
-    _instructions(str(live))
+    print(next_steps(live, API, PUBLIC))
     print(f"\ndemo took {time.time() - clock.t0:.0f} s")
     if problems:
         print("DEMO FAILED: " + "; ".join(problems), file=sys.stderr)

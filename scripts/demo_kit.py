@@ -35,10 +35,12 @@ __all__ = [
     "cli",
     "demo_config",
     "new_token",
+    "next_steps",
     "release",
     "start_agent",
     "stop_agent",
     "wait_api",
+    "write_token",
 ]
 
 BACH = "Play the cello suites by Johann Sebastian Bach."
@@ -76,6 +78,47 @@ token_file = "{token_file}"
 def new_token() -> str:
     """A fresh bearer token for the agent's API."""
     return secrets.token_urlsafe(24)
+
+
+def write_token(state_dir: Path, token: str) -> Path:
+    """Put the agent's token at ``<state_dir>/token`` (mode 0600), where a host's agent keeps it.
+
+    Started without ``TTSOPS_TOKEN``, ``ttsops agent`` reads it from there, and ``ttsops
+    status``/``deploy``/``rollback`` find it there too under the same ``TTSOPS_HOME``: the
+    demo's commands then work as printed, with no secret to copy by hand.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "token"
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(token + "\n")
+    return path
+
+
+def next_steps(live: str | None, agent_url: str, public_url: str) -> str:
+    """What the demo prints at the end: where to look, and commands that work as printed.
+
+    The commands are the lines starting with ``$`` (a trailing backslash continues one),
+    run from the checkout's root, where ``make demo`` runs; tests/e2e/test_demo_next_steps.py
+    runs them exactly as printed against a real agent.
+    """
+    show, what = (
+        (f"show {live}", "files, gate reports and deployments of a version")
+        if live
+        else ("versions", "every registered version")
+    )
+    return f"""
+== The service keeps running (live: {live or "nothing"})
+  web UI:  {public_url}/ui      API docs: {public_url}/docs
+  logs:    .demo/agent.log, .demo/home/agent/   gate reports: .demo/reports/<version>/
+  try, from this directory:
+  $ curl -s {public_url}/v1/audio/speech -H 'content-type: application/json' \\
+      -d '{{"input": "Hello from ttsops.", "response_format": "wav"}}' -o hello.wav
+  $ export TTSOPS_HOME=$PWD/.demo/home TTSOPS_AGENT_URL={agent_url}
+  $ .venv/bin/ttsops status          # what is live: version, slots, router weights
+  $ .venv/bin/ttsops history         # every deployment and event: who, when, why
+  $ .venv/bin/ttsops {show:<15}# {what}
+  $ make demo-stop                   # end the agent, nginx and the slots (by PID)"""
 
 
 def cli(

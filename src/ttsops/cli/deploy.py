@@ -35,13 +35,22 @@ def _client(agent_url: str | None, token_file: Path | None) -> AgentClient:
     from ttsops.settings import load_settings
 
     settings = load_settings()
+    url = agent_url or settings.agent_url
     token = settings.token
+    # The same places `ttsops agent` reads it from, so one TTSOPS_HOME is enough on a host.
     path = token_file or settings.agent.token_file or settings.agent_state_dir / "token"
     if token is None and path.is_file():
         token = path.read_text().strip()
     elif token is None and token_file is not None:
         raise ConfigError(f"token file {token_file} does not exist; pass the agent's token file")
-    return AgentClient(agent_url or settings.agent_url, token)
+    if not token:
+        raise ConfigError(
+            f"no token for the agent at {url}: TTSOPS_TOKEN is not set and {path} "
+            f"{'is empty' if path.is_file() else 'does not exist'}; set TTSOPS_HOME to the "
+            "agent's home (it keeps the token in <home>/agent/token), export TTSOPS_TOKEN, "
+            "or pass --token-file"
+        )
+    return AgentClient(url, token)
 
 
 def _actor() -> str:
