@@ -69,6 +69,12 @@ class ServerSettings(BaseModel):
     """Noise seed used when a request names none (same text + seed → identical audio);
     None draws fresh noise for every request."""
 
+    voice_aliases: dict[str, str] = Field(default_factory=dict)
+    """Voice name → one of the bundle's voices, e.g. ``{alloy = "joe"}``. OpenAI's names
+    (alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, shimmer, verse) not listed
+    here name the bundle's default voice; an alias naming a voice the bundle lacks is
+    refused at start."""
+
 
 class GateSettings(BaseModel):
     """Evaluation set and thresholds of ``ttsops gate`` (section ``[gate]``).
@@ -104,8 +110,8 @@ class GateSettings(BaseModel):
     """Largest allowed drop of mean DNSMOS P.808 below the baseline."""
 
     max_wer_increase: float = Field(default=0.2, ge=0)
-    """Largest allowed rise of mean WER over the baseline; wide, as synthesis is random and
-    the same voice's WER moves by ±0.06 from run to run."""
+    """Largest allowed rise of mean WER over the baseline; wide, as pocketsphinx is a jumpy
+    ASR: a slightly different voice (or another synthesis seed) moves its WER by ±0.06."""
 
     max_rtf_ratio: float = Field(default=1.5, ge=1)
     """Largest allowed candidate/baseline ratio of mean real-time factor."""
@@ -122,6 +128,14 @@ class GateSettings(BaseModel):
     min_utterances: int = Field(default=5, ge=1)
     """Fewest scored sentence pairs a verdict may rest on; fewer is inconclusive."""
 
+    round_size: int = Field(default=10, ge=1)
+    """Sentences scored per round; after each round every check is judged and the gate
+    stops once the answer is known (a fail at any round, a pass once the core set is in)."""
+
+    timing_sentences: int = Field(default=5, ge=0)
+    """When the baseline's scores come from the cache, sentences it speaks again (synthesis
+    only, alongside the candidate) so real-time factor is compared under today's load."""
+
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     """Two-sided confidence of the bootstrap intervals."""
 
@@ -129,7 +143,12 @@ class GateSettings(BaseModel):
     """Resamples of the paired bootstrap."""
 
     seed: int = 0
-    """Seed of the bootstrap (Piper's synthesis noise cannot be seeded)."""
+    """Seed of the bootstrap resampling."""
+
+    synthesis_seed: int = 0
+    """Seed of the synthesis noise: each sentence is spoken with a seed derived from this and
+    its id, by candidate and baseline alike, so both hear the same noise and a repeat gate
+    gives bit-identical audio (and the same scores)."""
 
     max_silence_s: float = Field(default=1.0, gt=0)
     """Longest leading or trailing silence an utterance may have."""

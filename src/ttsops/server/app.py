@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,8 +19,10 @@ from ttsops import __version__
 from ttsops.bundle.manifest import Manifest
 from ttsops.engines import EngineOptions
 from ttsops.errors import OverloadedError, TtsopsError
+from ttsops.server.contract import allowed_methods
 from ttsops.server.replica import Replica
 from ttsops.server.routes import router
+from ttsops.server.schemas import speech_request_schema
 from ttsops.settings import ServerSettings
 
 __all__ = ["create_app"]
@@ -118,9 +121,30 @@ def create_app(
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = str(exc.detail)
+        headers = dict(exc.headers or {})
         if exc.status_code == 404:
             message = f"no route {request.url.path}; see /docs for the API"
-        return _error(exc.status_code, code, message)
+        if exc.status_code == 405:
+            allow = allowed_methods(request)
+            headers["Allow"] = ", ".join(allow)
+            message = (
+                f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allow)}"
+            )
+        return _error(exc.status_code, code, message, headers or None)
+
+    def openapi() -> dict[str, Any]:
+        """The schema with this server's own input limit, voices and model names."""
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            body = schema["paths"]["/v1/audio/speech"]["post"]["requestBody"]
+            body["content"]["application/json"]["schema"] = speech_request_schema(
+                voices=replica.voices.names,
+                models=replica.model_names,
+                max_input_chars=replica.settings.max_input_chars,
+            )
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     if ui:
         from ttsops.server.ui import mount_ui

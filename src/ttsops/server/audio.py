@@ -2,11 +2,14 @@
 
 wav and pcm are written directly; mp3 (LAME), opus (in Ogg, 48 kHz), aac (ADTS) and flac
 go through PyAV's bundled FFmpeg. A ``StreamEncoder`` turns chunks into bytes as they come,
-resampling with soxr's streaming resampler so sentence joins stay click-free.
+resampling with soxr's streaming resampler so sentence joins stay click-free. flac alone is
+held until the end: its STREAMINFO header must state the total sample count, or libsndfile
+(``soundfile.read``) refuses the file.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
 from typing import Literal
@@ -14,7 +17,16 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FORMATS", "MEDIA_TYPES", "AudioFormat", "StreamEncoder", "encode_audio", "to_int16"]
+__all__ = [
+    "FORMATS",
+    "MEDIA_TYPES",
+    "PCM_RATE",
+    "AudioFormat",
+    "StreamEncoder",
+    "encode_audio",
+    "output_rate",
+    "to_int16",
+]
 
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 FORMATS: tuple[AudioFormat, ...] = ("mp3", "opus", "aac", "flac", "wav", "pcm")
@@ -41,6 +53,8 @@ _AV_CODECS: dict[str, _Codec] = {
     "aac": _Codec("adts", "aac"),
     "flac": _Codec("flac", "flac"),
 }
+PCM_RATE = 24000
+"""Sample rate of raw pcm in OpenAI's speech API; the server's default for pcm."""
 _MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
@@ -103,12 +117,13 @@ class StreamEncoder:
             else None
         )
         self._started = False
-        self._av: tuple[object, object, _Sink] | None = None
+        self._av: tuple[object, object, _Sink | io.BytesIO] | None = None
         if fmt in _AV_CODECS:
             import av
 
             codec = _AV_CODECS[fmt]
-            sink = _Sink()
+            # flac goes to a seekable buffer: the muxer writes the sample count back at the end.
+            sink: _Sink | io.BytesIO = io.BytesIO() if fmt == "flac" else _Sink()
             container = av.open(sink, mode="w", format=codec.container)
             stream = container.add_stream(codec.codec, rate=self.rate)
             stream.layout = "mono"  # type: ignore[union-attr]
@@ -131,7 +146,7 @@ class StreamEncoder:
             for packet in stream.encode(None):  # type: ignore[attr-defined]
                 container.mux(packet)  # type: ignore[attr-defined]
             container.close()  # type: ignore[attr-defined]
-            return tail + sink.take()
+            return tail + _drain(sink, final=True)
         if not self._started:
             return tail + self._header()
         return tail
@@ -153,7 +168,14 @@ class StreamEncoder:
         frame.sample_rate = self.rate
         for packet in stream.encode(frame):  # type: ignore[attr-defined]
             container.mux(packet)  # type: ignore[attr-defined]
-        return head + sink.take()
+        return head + _drain(sink, final=False)
+
+
+def _drain(sink: _Sink | io.BytesIO, *, final: bool) -> bytes:
+    """What the muxer wrote since the last call; a seekable buffer gives all only at the end."""
+    if isinstance(sink, _Sink):
+        return sink.take()
+    return sink.getvalue() if final else b""
 
 
 def encode_audio(

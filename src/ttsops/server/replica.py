@@ -18,6 +18,7 @@ from ttsops.errors import InputTooLongError, InvalidInputError, TtsopsError
 from ttsops.server.metrics import ServerMetrics
 from ttsops.server.pool import InferencePool
 from ttsops.server.schemas import OPENAI_MODEL_ALIASES, VersionInfo
+from ttsops.server.voices import VoiceMap
 from ttsops.settings import ServerSettings
 
 __all__ = ["WARMUP_TEXT", "Replica", "SpeechInput"]
@@ -53,6 +54,8 @@ class Replica:
         self.manifest = manifest
         self.settings = settings
         self.engine_options = engine_options or EngineOptions(threads=settings.threads)
+        self.voices = VoiceMap(manifest.voices, settings.voice_aliases)
+        """The bundle's voices and their aliases (OpenAI's names); refuses a bad alias now."""
         self.metrics = ServerMetrics()
         workers = settings.workers or os.cpu_count() or 1
         self.pool = InferencePool(
@@ -144,9 +147,14 @@ class Replica:
 
     # -- input rules ------------------------------------------------------------------
 
+    @property
+    def model_names(self) -> list[str]:
+        """Names a request's ``model`` may give: the served name, ``name@version``, OpenAI ids."""
+        return [self.manifest.name, self.manifest.ref, *OPENAI_MODEL_ALIASES]
+
     def check_model(self, model: str | None) -> None:
         """Accept the served model's name, ``name@version`` or an OpenAI model id."""
-        accepted = (self.manifest.name, self.manifest.ref, *OPENAI_MODEL_ALIASES)
+        accepted = self.model_names
         if model is not None and model not in accepted:
             raise InvalidInputError(
                 f"unknown model {model!r}; this server serves {self.manifest.ref}: "
@@ -167,10 +175,4 @@ class Replica:
                 "input has nothing to speak: it is empty or only whitespace, punctuation or "
                 "control characters"
             )
-        voices = self.manifest.voices
-        chosen = voices[0] if voice is None else voice
-        if chosen not in voices:
-            raise InvalidInputError(
-                f"unknown voice {chosen!r}; this model has: {', '.join(voices)}"
-            )
-        return SpeechInput(text=cleaned, voice=chosen)
+        return SpeechInput(text=cleaned, voice=self.voices.resolve(voice))

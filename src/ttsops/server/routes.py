@@ -15,20 +15,43 @@ from pydantic import ValidationError
 
 from ttsops.engines.base import AudioChunk
 from ttsops.errors import InputTooLongError, InvalidInputError, TtsopsError
-from ttsops.server.audio import MEDIA_TYPES, StreamEncoder
+from ttsops.server.audio import MEDIA_TYPES, PCM_RATE, StreamEncoder
+from ttsops.server.contract import error_responses
 from ttsops.server.pool import Job, PoolState
 from ttsops.server.replica import Replica
-from ttsops.server.schemas import ErrorBody, SpeechRequest, VersionInfo
+from ttsops.server.schemas import (
+    ModelEntry,
+    ModelList,
+    ReadyInfo,
+    SpeechRequest,
+    VersionInfo,
+)
 
 __all__ = ["router"]
 
 router = APIRouter()
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "Invalid request (the message says what to fix)."},
-    413: {"model": ErrorBody, "description": "Input longer than the server's limit."},
-    503: {"model": ErrorBody, "description": "Queue full or draining; see Retry-After."},
-    504: {"model": ErrorBody, "description": "Synthesis took longer than the request timeout."},
+_ERRORS = error_responses(400, 405, 413, 500, 503, 504)
+
+_ERRORS_GET = error_responses(405)
+
+_AUDIO_HEADERS = {
+    "X-TTSOps-Sample-Rate": {
+        "description": "Sample rate of the audio sent, in Hz.",
+        "schema": {"type": "integer"},
+    },
+    "X-TTSOps-Voice": {
+        "description": "The bundle voice that spoke (an alias resolved).",
+        "schema": {"type": "string"},
+    },
+}
+_AUDIO_CONTENT: dict[str, Any] = {
+    **{t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES.values()},
+    "text/event-stream": {
+        "schema": {"type": "string"},
+        "example": 'data: {"type": "speech.audio.delta", "audio": "<base64>"}\n\n'
+        'data: {"type": "speech.audio.done", "usage": {"audio_bytes": 4096}}\n\n',
+    },
 }
 
 
@@ -98,8 +121,15 @@ async def _first_chunk(
 @router.post(
     "/v1/audio/speech",
     summary="Generate audio from text (OpenAI-compatible)",
+    response_class=StreamingResponse,
     responses={
-        200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "Audio bytes."},
+        200: {
+            "content": _AUDIO_CONTENT,
+            "headers": _AUDIO_HEADERS,
+            "description": "Audio bytes in the asked ``response_format`` as they are made "
+            "(flac: at the end), or with ``stream_format: sse`` server-sent events whose "
+            "``speech.audio.delta`` carry base64 audio, then one ``speech.audio.done``.",
+        },
         **_ERRORS,
     },
     openapi_extra={
@@ -117,7 +147,8 @@ async def speech(request: Request) -> Response:
     req = _parse_speech(body)
     replica.check_model(req.model)
     spoken = replica.check_input(req.input, req.voice)
-    job = replica.pool.admit(spoken.text, spoken.voice, req.speed)
+    seed = req.seed if req.seed is not None else replica.settings.seed
+    job = replica.pool.admit(spoken.text, spoken.voice, req.speed, seed=seed)
     stream = replica.pool.run(job)
     try:
         first = await _first_chunk(stream, request, job)
@@ -125,9 +156,13 @@ async def speech(request: Request) -> Response:
         await stream.aclose()
         raise
     replica.metrics.first_audio.observe(time.monotonic() - started)
-    encoder = StreamEncoder(req.response_format, replica.manifest.sample_rate, req.sample_rate)
+    # OpenAI's pcm is 24 kHz: clients play it at that rate, whatever the model makes.
+    default_rate = PCM_RATE if req.response_format == "pcm" else None
+    encoder = StreamEncoder(
+        req.response_format, replica.manifest.sample_rate, req.sample_rate or default_rate
+    )
     chunks = _audio_bytes(replica, job, first, stream, encoder, len(spoken.text))
-    headers = {"X-TTSOps-Sample-Rate": str(encoder.rate)}
+    headers = {"X-TTSOps-Sample-Rate": str(encoder.rate), "X-TTSOps-Voice": spoken.voice}
     if req.stream_format == "sse":
         return StreamingResponse(_sse(chunks), media_type="text/event-stream", headers=headers)
     return StreamingResponse(chunks, media_type=MEDIA_TYPES[req.response_format], headers=headers)
@@ -181,21 +216,24 @@ async def _sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
     yield f"data: {json.dumps(done)}\n\n"
 
 
-@router.get("/v1/models", summary="The model this server serves")
-async def models(request: Request) -> dict[str, Any]:
-    """List the served model (OpenAI's list format)."""
-    m = _replica(request).manifest
+@router.get("/v1/models", summary="The model this server serves", responses=_ERRORS_GET)
+async def models(request: Request) -> ModelList:
+    """List the served model (OpenAI's list format), with its voices and voice aliases."""
+    replica = _replica(request)
+    m = replica.manifest
     created = int(m.created_at.timestamp())
-    return {
-        "object": "list",
-        "data": [
-            {"id": m.name, "object": "model", "created": created, "owned_by": "ttsops"},
-            {"id": m.ref, "object": "model", "created": created, "owned_by": "ttsops"},
-        ],
-    }
+    voices, aliases = list(replica.voices.voices), dict(replica.voices.aliases)
+    return ModelList(
+        data=[
+            ModelEntry(
+                id=name, created=created, owned_by="ttsops", voices=voices, voice_aliases=aliases
+            )
+            for name in (m.name, m.ref)
+        ]
+    )
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
+@router.get("/healthz", summary="Liveness: the process answers", responses=_ERRORS_GET)
 async def healthz() -> dict[str, str]:
     """Always 200 while the process runs."""
     return {"status": "ok"}
@@ -204,7 +242,11 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="Readiness: 200 only after a real synthesis succeeded",
-    responses={503: {"description": "Loading, failed or draining."}},
+    response_model=ReadyInfo,
+    responses={
+        503: {"model": ReadyInfo, "description": "Loading, failed or draining."},
+        **_ERRORS_GET,
+    },
 )
 async def readyz(request: Request) -> JSONResponse:
     """200 when the replica serves; 503 while loading, draining, or if the model failed."""
@@ -215,13 +257,24 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
 
-@router.get("/version", summary="Exactly which model this replica serves")
+@router.get("/version", summary="Exactly which model this replica serves", responses=_ERRORS_GET)
 async def version(request: Request) -> VersionInfo:
     """Bundle name, version, digest, git sha and the ttsops version."""
     return _replica(request).version_info()
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "Prometheus text exposition format.",
+        },
+        **_ERRORS_GET,
+    },
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     from prometheus_client import CONTENT_TYPE_LATEST

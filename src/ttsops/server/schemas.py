@@ -2,40 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from ttsops.server.audio import AudioFormat
+from ttsops.server.contract import ErrorBody, ErrorDetail
 
 __all__ = [
+    "INPUT_PATTERN",
+    "MAX_SEED",
     "OPENAI_MODEL_ALIASES",
     "ErrorBody",
     "ErrorDetail",
+    "ModelEntry",
+    "ModelList",
+    "ReadyInfo",
     "SpeechRequest",
     "VersionInfo",
+    "speech_request_schema",
 ]
 
 OPENAI_MODEL_ALIASES = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 """OpenAI model ids accepted as names of the served model, so unchanged clients work."""
 
+INPUT_PATTERN = r"[^\W_]"
+"""An ``input`` must contain a letter or digit somewhere (else there is nothing to speak)."""
+
+MAX_SEED = 2**31
+"""Seeds are ``0 <= seed < MAX_SEED``."""
+
 
 class SpeechRequest(BaseModel):
     """Body of ``POST /v1/audio/speech``."""
 
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, strict=True)
 
     model: StrictStr | None = None
     """The served model's name (or ``name@version``, or an OpenAI id); default: served model."""
 
-    input: StrictStr
-    """Text to speak; control characters are stripped."""
+    input: StrictStr = Field(json_schema_extra={"minLength": 1, "pattern": INPUT_PATTERN})
+    """Text to speak, with at least one letter or digit; control characters are stripped."""
 
     voice: StrictStr | None = None
-    """One of the model's voices; default: its first."""
+    """One of the model's voices or an alias (OpenAI's names: alloy, ash, …); default: its first."""
 
     response_format: AudioFormat = "mp3"
-    """Container/codec of the audio: mp3, opus, aac, flac, wav or pcm (16-bit LE mono)."""
+    """Container/codec of the audio: mp3, opus, aac, flac, wav or pcm (16-bit LE mono, no
+    header, 24 kHz unless ``sample_rate`` says otherwise)."""
 
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     """Speaking rate, 0.25–4.0; 1.0 is the model's natural pace."""
@@ -44,30 +59,15 @@ class SpeechRequest(BaseModel):
     """``audio``: chunked bytes as they are made; ``sse``: server-sent events with base64 deltas."""
 
     sample_rate: int | None = Field(default=None, ge=8000, le=48000)
-    """Output sample rate in Hz (resampled with soxr); default: the model's own (opus: 48000)."""
+    """Output sample rate in Hz (resampled with soxr); default: the model's own, but pcm 24000
+    (as OpenAI's) and opus 48000."""
+
+    seed: int | None = Field(default=None, ge=0, lt=MAX_SEED)
+    """Noise seed: the same text, voice, speed and seed give identical audio; default the
+    server's ``[server] seed`` (none: fresh noise each time)."""
 
     instructions: StrictStr | None = None
     """Accepted for compatibility; engines that cannot follow instructions ignore it."""
-
-
-class ErrorDetail(BaseModel):
-    """What went wrong, for a client."""
-
-    type: str
-    """Error class: ``invalid_request_error``, ``overloaded_error``, ``server_error``."""
-
-    code: str
-    """Stable machine-readable code, e.g. ``input_too_long``."""
-
-    message: str
-    """Human-readable: what was wrong and what to do."""
-
-
-class ErrorBody(BaseModel):
-    """JSON body of every error response."""
-
-    error: ErrorDetail
-    """The error."""
 
 
 class VersionInfo(BaseModel):
@@ -105,3 +105,57 @@ class VersionInfo(BaseModel):
 
     supports_prompt_audio: bool
     """Whether the engine can clone a voice from reference audio (false while loading)."""
+
+
+class ModelEntry(BaseModel):
+    """One model of ``GET /v1/models`` (OpenAI's fields, then ttsops's)."""
+
+    id: str
+    """Name a request's ``model`` may give."""
+
+    object: Literal["model"] = "model"
+    """Always ``model``."""
+
+    created: int
+    """When the bundle was made (Unix seconds)."""
+
+    owned_by: str
+    """Always ``ttsops``."""
+
+    voices: list[str]
+    """The bundle's voices; the first is the default."""
+
+    voice_aliases: dict[str, str]
+    """Other voice names a request may give (OpenAI's among them) → the voice they speak with."""
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models``: OpenAI's list format."""
+
+    object: Literal["list"] = "list"
+    """Always ``list``."""
+
+    data: list[ModelEntry]
+    """The served model under its names."""
+
+
+class ReadyInfo(BaseModel):
+    """``GET /readyz``."""
+
+    status: str
+    """``ready``, ``loading``, ``failed`` or ``draining``."""
+
+    reason: str | None
+    """Why it is not ready, if it is not."""
+
+
+def speech_request_schema(
+    *, voices: Sequence[str], models: Sequence[str], max_input_chars: int
+) -> dict[str, Any]:
+    """The JSON schema of ``SpeechRequest`` as one server takes it: its limit, voices, models."""
+    schema = SpeechRequest.model_json_schema()
+    props = schema["properties"]
+    props["input"]["maxLength"] = max_input_chars
+    for name, names in (("voice", voices), ("model", models)):
+        props[name]["anyOf"] = [{"type": "string", "enum": list(names)}, {"type": "null"}]
+    return schema

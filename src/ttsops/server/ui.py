@@ -36,6 +36,11 @@ async def speak(
     return Path(name)
 
 
+def _aliases(replica: Replica) -> str:
+    """``alloy → joe · ash → joe · …``, the mapping the API applies."""
+    return " · ".join(f"{alias} → {voice}" for alias, voice in replica.voices.aliases.items())
+
+
 def mount_ui(app: FastAPI, replica: Replica) -> None:
     """Build the Gradio Blocks and mount them on ``app`` at ``/ui``."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -55,7 +60,8 @@ def mount_ui(app: FastAPI, replica: Replica) -> None:
         gr.Markdown(
             f"## ttsops · {m.name}\n"
             f"Live version **{m.version}** · digest `{m.digest[:12]}` · engine {m.engine} · "
-            f"{m.sample_rate} Hz · git {m.source.git_sha or '—'}"
+            f"{m.sample_rate} Hz · git {m.source.git_sha or '—'}\n\n"
+            f"Voice aliases (OpenAI's names): {_aliases(replica)}"
         )
         text = gr.Textbox(
             label="Text",
@@ -64,7 +70,7 @@ def mount_ui(app: FastAPI, replica: Replica) -> None:
             value="ttsops makes a voice release as boring as pushing a git tag.",
         )
         with gr.Row():
-            voice = gr.Dropdown(list(m.voices), value=m.voices[0], label="Voice")
+            voice = gr.Dropdown(replica.voices.names, value=m.voices[0], label="Voice")
             speed = gr.Slider(0.25, 4.0, value=1.0, step=0.05, label="Speed")
             fmt = gr.Dropdown(list(UI_FORMATS), value="wav", label="Format")
         button = gr.Button("Speak", variant="primary")
