@@ -44,6 +44,12 @@ class EngineOptions:
     threads: int = 1
     """Intra-op threads per synthesis (onnxruntime ``intra_op_num_threads``)."""
 
+    solo_threads: int = 0
+    """Intra-op threads for a synthesis that runs alone in this engine (idle cores help it);
+    0 or ``threads`` keeps one session of ``threads``. Off by default: only a caller whose
+    engine sees all the host's syntheses (the server's pool) should turn it on — separate
+    processes each alone in their engine would oversubscribe the cores."""
+
     memory_arena: bool = False
     """Keep onnxruntime's CPU memory arena; off keeps RSS flat under bursts."""
 

@@ -1,15 +1,31 @@
-"""The Piper engine: VITS voices in ONNX, run by onnxruntime through ``piper-tts``."""
+"""The Piper engine: VITS voices in ONNX, run by onnxruntime through ``piper-tts``.
+
+Seeds: the model's in-graph noise is rewritten at load into a look-up in a constant table
+at an offset fed per run (see :mod:`ttsops.engines.noise` for why onnxruntime's own seed
+cannot do this), so ``seed=`` gives bit-identical audio and ``None`` fresh noise per piece.
+``PiperVoice`` calls ``session.run`` itself; for each piece it gets a copy of the voice
+whose session is a small proxy adding the offset input.
+
+Threads: onnxruntime fixes ``intra_op_num_threads`` per session, so with
+``EngineOptions.solo_threads`` the engine holds a second, wide session of the same model.
+A piece runs on it when its stream is the only one open in this engine (a lone request
+then uses the idle cores), and on the narrow one otherwise (under load, one thread per
+synthesis, no oversubscription). Both give the same samples for the same seed.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ttsops.engines.base import AudioChunk, EngineOptions
+from ttsops.engines.noise import NOISE_INPUT, noise_offset, seedable_model
 from ttsops.engines.text import split_text
 from ttsops.errors import EngineLoadError, InvalidInputError, SynthesisError
 
@@ -47,20 +63,23 @@ class PiperEngine:
             raise EngineLoadError(
                 f"piper bundle {bundle_dir}: {config_path.name} is not a Piper voice config ({exc})"
             ) from None
-        session_options = onnxruntime.SessionOptions()
-        session_options.intra_op_num_threads = options.threads
-        session_options.inter_op_num_threads = 1
-        session_options.enable_cpu_mem_arena = options.memory_arena
-        session_options.log_severity_level = 3
-        try:
-            session = onnxruntime.InferenceSession(
-                str(model_path), sess_options=session_options, providers=["CPUExecutionProvider"]
+        model = _seedable_bytes(model_path)
+        self._seedable = model is not None
+        source: str | bytes = model if model is not None else str(model_path)
+        widths = {"narrow": options.threads}
+        if options.solo_threads > options.threads:
+            widths["wide"] = options.solo_threads
+        self._sessions: dict[str, Any] = {
+            name: _session(
+                onnxruntime, source, threads, options, f"piper bundle {bundle_dir}", model_path.name
             )
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
-            raise EngineLoadError(
-                f"piper bundle {bundle_dir}: onnxruntime cannot load {model_path.name}: {exc}"
-            ) from None
-        self._voice = PiperVoice(session=session, config=config)
+            for name, threads in widths.items()
+        }
+        del model, source  # the sessions hold their own copy; drop the serialized bytes
+        self._lock = threading.Lock()
+        self._active = 0
+        self._pieces = dict.fromkeys(self._sessions, 0)
+        self._voice = PiperVoice(session=self._sessions["narrow"], config=config)
         self._base: dict[str, Any] = {
             "length_scale": config.length_scale,
             "noise_scale": config.noise_scale,
@@ -90,17 +109,43 @@ class PiperEngine:
             noise_scale=self._base["noise_scale"],
             noise_w_scale=self._base["noise_w_scale"],
         )
-        for piece in split_text(text):
-            try:
-                chunks = list(self._voice.synthesize(piece, syn_config=syn))
-            except Exception as exc:
-                raise SynthesisError(f"piper failed on {piece[:40]!r}…: {exc}") from exc
-            for chunk in chunks:
-                yield AudioChunk(
-                    samples=np.asarray(chunk.audio_float_array, dtype=np.float32),
-                    sample_rate=self.sample_rate,
-                    text=piece,
-                )
+        with self._lock:
+            self._active += 1
+        try:
+            for index, piece in enumerate(split_text(text)):
+                try:
+                    chunks = self._piece(piece, syn, seed, index)
+                except Exception as exc:
+                    raise SynthesisError(f"piper failed on {piece[:40]!r}…: {exc}") from exc
+                for chunk in chunks:
+                    yield AudioChunk(
+                        samples=np.asarray(chunk.audio_float_array, dtype=np.float32),
+                        sample_rate=self.sample_rate,
+                        text=piece,
+                    )
+        finally:  # also when the consumer closes the stream early
+            with self._lock:
+                self._active -= 1
+
+    @property
+    def pieces_by_session(self) -> dict[str, int]:
+        """Pieces synthesized so far by each session: ``narrow`` and, if enabled, ``wide``."""
+        with self._lock:
+            return dict(self._pieces)
+
+    @property
+    def seedable(self) -> bool:
+        """Whether a seed makes the audio reproducible (the model's noise was rewritten)."""
+        return self._seedable
+
+    def _piece(self, piece: str, syn: Any, seed: int | None, index: int) -> list[Any]:
+        """Synthesize one piece: on the wide session if no other stream is open, else narrow."""
+        with self._lock:
+            name = "wide" if self._active == 1 and "wide" in self._sessions else "narrow"
+            self._pieces[name] += 1
+        session = _SeededSession(self._sessions[name], seed, index, self._seedable)
+        voice = dataclasses.replace(self._voice, session=session)
+        return list(voice.synthesize(piece, syn_config=syn))
 
     def synthesize(
         self, text: str, voice: str, speed: float, *, seed: int | None = None
@@ -109,3 +154,65 @@ class PiperEngine:
         parts = [c.samples for c in self.stream(text, voice, speed, seed=seed)]
         samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
         return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
+
+
+class _SeededSession:
+    """What ``PiperVoice`` runs for one piece: a real session, fed this piece's noise offsets.
+
+    Piper may run the model more than once for one piece (espeak splits sentences again),
+    so each run gets its own offset.
+    """
+
+    def __init__(self, session: Any, seed: int | None, piece: int, seedable: bool) -> None:
+        self._session = session
+        self._seed = seed
+        self._piece = piece
+        self._seedable = seedable
+        self._runs = 0
+
+    def run(self, output_names: Sequence[str] | None, feed: dict[str, Any]) -> Any:
+        """Run the model with ``feed`` plus the noise offset input."""
+        if self._seedable:
+            offset = noise_offset(self._seed, self._piece, self._runs)
+            feed = {**feed, NOISE_INPUT: np.array(offset, dtype=np.int64)}
+        self._runs += 1
+        return self._session.run(output_names, feed)
+
+
+def _seedable_bytes(model_path: Path) -> bytes | None:
+    """The model with seedable noise, serialized; None if it has no noise node to rewrite.
+
+    A file onnx cannot parse is left to onnxruntime, whose load error the caller reports.
+    """
+    import onnx
+
+    try:
+        proto = onnx.load(str(model_path))
+    except Exception:  # noqa: BLE001 - onnx raises DecodeError and friends, untyped
+        return None
+    if seedable_model(proto) == 0:
+        return None
+    data: bytes = proto.SerializeToString()
+    return data
+
+
+def _session(
+    onnxruntime: Any,
+    source: str | bytes,
+    threads: int,
+    options: EngineOptions,
+    where: str,
+    name: str,
+) -> Any:
+    """One onnxruntime session of the model with ``threads`` intra-op threads."""
+    session_options = onnxruntime.SessionOptions()
+    session_options.intra_op_num_threads = threads
+    session_options.inter_op_num_threads = 1
+    session_options.enable_cpu_mem_arena = options.memory_arena
+    session_options.log_severity_level = 3
+    try:
+        return onnxruntime.InferenceSession(
+            source, sess_options=session_options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+        raise EngineLoadError(f"{where}: onnxruntime cannot load {name}: {exc}") from None
