@@ -31,6 +31,8 @@ with a JSON body ``{"error": {"type", "code", "message"}}``.
     ├── GateError                    the quality gate could not reach a verdict
     ├── RolloutError                 a deployment step failed
     │   ├── DeploymentBusyError      another deployment is in flight on the host (409)
+    │   ├── DeploymentNotFoundError  no deployment with that id (404)
+    │   ├── RolloutRefusedError      nothing to roll back to, already live, disk full (409)
     │   ├── IllegalTransitionError   a phase change the transition table refuses (409)
     │   └── RouterError              nginx is missing, refused its config, or did not switch
     └── BatchError                   a batch could not run
@@ -44,6 +46,7 @@ __all__ = [
     "ConfigError",
     "CorruptBlobError",
     "DeploymentBusyError",
+    "DeploymentNotFoundError",
     "DigestMismatchError",
     "EngineError",
     "EngineLoadError",
@@ -60,6 +63,7 @@ __all__ = [
     "RequestError",
     "RequestTimeoutError",
     "RolloutError",
+    "RolloutRefusedError",
     "RouterError",
     "StoreError",
     "StoreUnavailableError",
@@ -241,6 +245,20 @@ class DeploymentBusyError(RolloutError):
 
     http_status = 409
     code = "deployment_in_progress"
+
+
+class DeploymentNotFoundError(RolloutError):
+    """No deployment has that id."""
+
+    http_status = 404
+    code = "deployment_not_found"
+
+
+class RolloutRefusedError(RolloutError):
+    """The host's state does not allow the operation now (the message says what to do)."""
+
+    http_status = 409
+    code = "rollout_refused"
 
 
 class IllegalTransitionError(RolloutError):

@@ -20,7 +20,13 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, TextIO
 
-from ttsops.errors import DeploymentBusyError, RolloutError, TtsopsError
+from ttsops.errors import (
+    DeploymentBusyError,
+    DeploymentNotFoundError,
+    RolloutError,
+    RolloutRefusedError,
+    TtsopsError,
+)
 from ttsops.registry import DeploymentRecord, DeploymentState, EventKind, Registry
 from ttsops.rollout.alerts import Alert, send_webhook
 from ttsops.rollout.controller import STRATEGIES, Controller
@@ -314,11 +320,13 @@ class Agent:
             live = self._live_deployment()
             target = to or self.ledger.previous_stable()
             if target is None:
-                raise RolloutError(
+                raise RolloutRefusedError(
                     "there is no previous stable version to roll back to; name one with --to"
                 )
             if live is not None and live.version == target:
-                raise RolloutError(f"{target} is already live; name another version with --to")
+                raise RolloutRefusedError(
+                    f"{target} is already live; name another version with --to"
+                )
             self.ledger.get_version(target)
             why = f"rollback by {actor}" + (f": {reason}" if reason else "")
             self._wake.set()
@@ -336,7 +344,9 @@ class Agent:
         with self._lock:
             record = self.ledger.get_deployment(deployment_id)
             if record is None:
-                raise RolloutError(f"there is no deployment #{deployment_id}; see `ttsops history`")
+                raise DeploymentNotFoundError(
+                    f"there is no deployment #{deployment_id}; see `ttsops history`"
+                )
             rollout = load(self.ledger, record)
             if rollout.phase.terminal:
                 raise DeploymentBusyError(
@@ -360,7 +370,7 @@ class Agent:
         need = self.settings.agent.min_free_disk_mb
         free = shutil.disk_usage(self.state_dir).free // 1_000_000
         if free < need:
-            raise RolloutError(
+            raise RolloutRefusedError(
                 f"only {free} MB free on the disk of {self.state_dir} (a deploy needs "
                 f"{need} MB: [agent] min_free_disk_mb); free space, e.g. `ttsops gc` to drop "
                 "old versions' blobs, then deploy again"
@@ -385,7 +395,9 @@ class Agent:
         """The persisted rollout of one deployment."""
         record = self.ledger.get_deployment(deployment_id)
         if record is None:
-            raise RolloutError(f"there is no deployment #{deployment_id}; see `ttsops history`")
+            raise DeploymentNotFoundError(
+                f"there is no deployment #{deployment_id}; see `ttsops history`"
+            )
         return load(self.ledger, record)
 
     def slot_views(self) -> list[SlotView]:

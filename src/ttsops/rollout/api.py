@@ -12,20 +12,29 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from ttsops import __version__
 from ttsops.errors import TtsopsError
 from ttsops.registry import DeploymentRecord, EventRecord
 from ttsops.rollout.agent import Agent
 from ttsops.rollout.state import Rollout
+from ttsops.server.contract import allowed_methods, describe_validation, error_responses
 
-__all__ = ["DeploymentRequest", "DeploymentView", "EventView", "create_agent_app"]
+__all__ = ["DeploymentRequest", "DeploymentView", "EventView", "Strategy", "create_agent_app"]
+
+Strategy = Literal["blue-green", "canary", "recreate", "rollback"]
+"""How a deployment shifts traffic (``ttsops.rollout.controller.STRATEGIES``)."""
+
+_MAX_ID = 2**63 - 1
+_DeploymentId = Annotated[int, Path(ge=1, le=_MAX_ID, description="The deployment's id.")]
 
 
 class DeploymentRequest(BaseModel):
@@ -34,8 +43,8 @@ class DeploymentRequest(BaseModel):
     version: str
     """Registered version to make live."""
 
-    strategy: str = "blue-green"
-    """``blue-green``, ``canary`` or ``recreate``."""
+    strategy: Strategy = "blue-green"
+    """``blue-green``, ``canary``, ``recreate`` (or ``rollback``: blue-green to an older one)."""
 
     actor: str | None = None
     """Who asks (``user@host``, ``ci``); recorded in the events."""
@@ -163,10 +172,27 @@ def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> Fast
 
     @app.exception_handler(TtsopsError)
     async def _ttsops_error(request: Request, exc: TtsopsError) -> JSONResponse:
-        return JSONResponse(
-            {"error": {"type": type(exc).__name__, "code": exc.code, "message": exc.message}},
-            status_code=exc.http_status,
-        )
+        return _error(exc.http_status, type(exc).__name__, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message = f"invalid request: {describe_validation(exc.errors())}"
+        return _error(422, "InvalidRequest", "invalid_request", message)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no route {request.url.path}; see /docs for the API"
+        if exc.status_code == 405:
+            allow = allowed_methods(request)
+            headers["Allow"] = ", ".join(allow)
+            message = (
+                f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allow)}"
+            )
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, "HTTPError", code, message, headers or None)
 
     @app.exception_handler(_UnauthorizedError)
     async def _unauthorized(request: Request, exc: _UnauthorizedError) -> JSONResponse:
@@ -188,7 +214,13 @@ def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> Fast
         assert record is not None
         return _view(record, rollout)
 
-    @app.post("/v1/deployments", status_code=202, dependencies=auth, summary="Deploy a version")
+    @app.post(
+        "/v1/deployments",
+        status_code=202,
+        dependencies=auth,
+        summary="Deploy a version",
+        responses=error_responses(401, 404, 405, 409, 422, 500, 503),
+    )
     async def create(body: DeploymentRequest) -> DeploymentView:
         """Accept a deployment; poll it or its events to follow it."""
         rollout = await asyncio.to_thread(
@@ -201,34 +233,61 @@ def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> Fast
         )
         return view(rollout)
 
-    @app.get("/v1/deployments", dependencies=auth, summary="Recent deployments")
-    async def listing(limit: int = 20) -> list[DeploymentView]:
+    @app.get(
+        "/v1/deployments",
+        dependencies=auth,
+        summary="Recent deployments",
+        responses=error_responses(401, 405, 422, 500, 503),
+    )
+    async def listing(limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[DeploymentView]:
         """Newest first."""
         records = agent.ledger.list_deployments(limit=limit)
         return [_view(r, agent.rollout(r.id)) for r in records]
 
-    @app.get("/v1/deployments/{deployment_id}", dependencies=auth, summary="One deployment")
-    async def one(deployment_id: int) -> DeploymentView:
+    @app.get(
+        "/v1/deployments/{deployment_id}",
+        dependencies=auth,
+        summary="One deployment",
+        responses=error_responses(401, 404, 405, 422, 500, 503),
+    )
+    async def one(deployment_id: _DeploymentId) -> DeploymentView:
         """Its state, phase and reason."""
         return view(agent.rollout(deployment_id))
 
-    @app.get("/v1/deployments/{deployment_id}/events", dependencies=auth, summary="Its events")
-    async def events(deployment_id: int, after: int = 0) -> list[EventView]:
+    @app.get(
+        "/v1/deployments/{deployment_id}/events",
+        dependencies=auth,
+        summary="Its events",
+        responses=error_responses(401, 404, 405, 422, 500, 503),
+    )
+    async def events(
+        deployment_id: _DeploymentId, after: Annotated[int, Query(ge=0, le=_MAX_ID)] = 0
+    ) -> list[EventView]:
         """Events of one deployment, oldest first, with ids above ``after``."""
+        agent.rollout(deployment_id)  # 404 for an unknown id, not an empty list
         found = agent.ledger.list_events(deployment_id=deployment_id, limit=500)
         return [_event(e) for e in reversed(found) if e.id > after]
 
     @app.post(
-        "/v1/deployments/{deployment_id}/abort", dependencies=auth, summary="Abort a deployment"
+        "/v1/deployments/{deployment_id}/abort",
+        dependencies=auth,
+        summary="Abort a deployment",
+        responses=error_responses(401, 404, 405, 409, 422, 500, 503),
     )
-    async def abort(deployment_id: int, body: AbortRequest) -> DeploymentView:
+    async def abort(deployment_id: _DeploymentId, body: AbortRequest) -> DeploymentView:
         """Traffic returns to (or stays on) the old version."""
         rollout = await asyncio.to_thread(
             agent.abort, deployment_id, actor=body.actor or "api", reason=body.reason
         )
         return view(rollout)
 
-    @app.post("/v1/rollback", status_code=202, dependencies=auth, summary="Roll back")
+    @app.post(
+        "/v1/rollback",
+        status_code=202,
+        dependencies=auth,
+        summary="Roll back",
+        responses=error_responses(401, 404, 405, 409, 422, 500, 503),
+    )
     async def rollback(body: RollbackRequest) -> DeploymentView:
         """Return to the previous stable version (or ``to``): a router switch when warm."""
         rollout = await asyncio.to_thread(
@@ -236,12 +295,25 @@ def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> Fast
         )
         return view(rollout)
 
-    @app.get("/v1/status", dependencies=auth, summary="What is live")
+    @app.get(
+        "/v1/status",
+        dependencies=auth,
+        summary="What is live",
+        responses=error_responses(401, 405, 500, 503),
+    )
     async def status() -> dict[str, Any]:
         """Live version, since when, from which commit; slots, weights, router."""
         return await asyncio.to_thread(agent.status)
 
     return app
+
+
+def _error(
+    status: int, kind: str, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The JSON error body every failure of the API has."""
+    body = {"error": {"type": kind, "code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class _UnauthorizedError(Exception):

@@ -19,7 +19,7 @@ from ttsops import __version__
 from ttsops.bundle.manifest import Manifest
 from ttsops.engines import EngineOptions
 from ttsops.errors import OverloadedError, TtsopsError
-from ttsops.server.contract import allowed_methods
+from ttsops.server.contract import allowed_methods, describe_validation
 from ttsops.server.replica import Replica
 from ttsops.server.routes import router
 from ttsops.server.schemas import speech_request_schema
@@ -115,7 +115,9 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(400, "invalid_request", f"invalid request: {exc.errors()}")
+        return _error(
+            400, "invalid_request", f"invalid request: {describe_validation(exc.errors())}"
+        )
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:

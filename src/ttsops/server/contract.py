@@ -3,13 +3,21 @@ error responses each operation declares, and the ``Allow`` header of a 405."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.routing import Match
 
-__all__ = ["ERROR_DESCRIPTIONS", "ErrorBody", "ErrorDetail", "allowed_methods", "error_responses"]
+__all__ = [
+    "ERROR_DESCRIPTIONS",
+    "ErrorBody",
+    "ErrorDetail",
+    "allowed_methods",
+    "describe_validation",
+    "error_responses",
+]
 
 
 class ErrorDetail(BaseModel):
@@ -69,3 +77,15 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def describe_validation(errors: Iterable[Mapping[str, Any]]) -> str:
+    """Pydantic's errors as one line: ``body.strategy: Input should be … (got 'x')``."""
+    parts = []
+    for err in errors:
+        where = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        part = f"{where}: {err.get('msg', 'invalid')}"
+        if err.get("type") in {"literal_error", "enum"}:
+            part += f" (got {err.get('input')!r})"
+        parts.append(part)
+    return "; ".join(parts)

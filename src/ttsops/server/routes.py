@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from ttsops.engines.base import AudioChunk
 from ttsops.errors import InputTooLongError, InvalidInputError, TtsopsError
 from ttsops.server.audio import MEDIA_TYPES, PCM_RATE, StreamEncoder
-from ttsops.server.contract import error_responses
+from ttsops.server.contract import describe_validation, error_responses
 from ttsops.server.pool import Job, PoolState
 from ttsops.server.replica import Replica
 from ttsops.server.schemas import (
@@ -92,11 +92,7 @@ def _parse_speech(body: bytes) -> SpeechRequest:
     try:
         return SpeechRequest.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise InvalidInputError(f"invalid request: {problems}") from None
+        raise InvalidInputError(f"invalid request: {describe_validation(exc.errors())}") from None
 
 
 async def _first_chunk(
