@@ -8,7 +8,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console  # noqa: TID251 - this is rich's one door
+from rich.cells import cell_len  # noqa: TID251 - this is rich's one door
+from rich.console import Console  # noqa: TID251
 from rich.progress import (  # noqa: TID251
     BarColumn,
     DownloadColumn,
@@ -20,6 +21,7 @@ from rich.progress import (  # noqa: TID251
     TransferSpeedColumn,
 )
 from rich.table import Table  # noqa: TID251
+from rich.text import Text  # noqa: TID251
 
 __all__ = [
     "byte_progress",
@@ -44,13 +46,71 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a table."""
+_MIN_CUT_WIDTH = 24
+"""Narrowest a cut column may be in the table; narrower, its values go under the table."""
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    cut: str | None = None,
+) -> set[int]:
+    """Print a table; the ``cut`` column's values are kept to one line, ending in "…".
+
+    Free text (a reason, a message) wrapped into a narrow column makes one row many lines
+    tall. The ``cut`` column gets the width the other columns leave; when that is under
+    ``_MIN_CUT_WIDTH``, it leaves the table and its values are printed under it, one line
+    each after the row's first cell. Returns the indices of the rows whose value was cut.
+    """
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    if cut is None:
+        _print_table(title, columns, cells)
+        return set()
+    where = columns.index(cut)
+    texts = [" ".join(row[where].split()) for row in cells]
+    # The default box: a border on the left, then per column 1 + content + 1 + a border.
+    others = sum(
+        max([cell_len(col)] + [cell_len(row[i]) for row in cells]) + 3
+        for i, col in enumerate(columns)
+        if i != where
+    )
+    room = console.width - 1 - others - 3
+    if room >= _MIN_CUT_WIDTH:
+        for row, text in zip(cells, texts, strict=True):
+            row[where] = text
+        _print_table(title, columns, cells, cut_at=(where, room))
+    else:
+        keep = [i for i in range(len(columns)) if i != where]
+        _print_table(title, [columns[i] for i in keep], [[r[i] for i in keep] for r in cells])
+        keys = [row[0] for row in cells]
+        key_width = max((cell_len(k) for k, t in zip(keys, texts, strict=True) if t), default=0)
+        room = console.width - 2 - key_width - 2
+        if any(texts):
+            console.print(f"[bold]{cut}[/bold]", highlight=False)
+        for key, text in zip(keys, texts, strict=True):
+            if text:
+                line = Text(f"  {key:<{key_width}}  {text}")
+                line.truncate(console.width, overflow="ellipsis")
+                console.print(line, highlight=False, no_wrap=True, crop=True)
+    return {n for n, text in enumerate(texts) if cell_len(text) > room}
+
+
+def _print_table(
+    title: str | None,
+    columns: Sequence[str],
+    cells: Sequence[Sequence[str]],
+    cut_at: tuple[int, int] | None = None,
+) -> None:
     tbl = Table(title=title, title_justify="left", header_style="bold")
-    for col in columns:
-        tbl.add_column(col)
-    for row in rows:
-        tbl.add_row(*("" if v is None else str(v) for v in row))
+    for i, col in enumerate(columns):
+        if cut_at is not None and i == cut_at[0]:
+            tbl.add_column(col, no_wrap=True, overflow="ellipsis", max_width=cut_at[1])
+        else:
+            tbl.add_column(col)
+    for row in cells:
+        tbl.add_row(*row)
     console.print(tbl)
 
 

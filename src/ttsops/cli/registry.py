@@ -265,7 +265,7 @@ def show(
         ]
         or [["-", "no gate run yet", "", "", ""]],
     )
-    output.table(
+    cut = output.table(
         "Deployments",
         ["ID", "STRATEGY", "STATE", "CREATED", "FINISHED", "REASON"],
         [
@@ -273,7 +273,10 @@ def show(
             for d in deployments
         ]
         or [["-", "never deployed", "", "", "", ""]],
+        cut="REASON",
     )
+    for n in sorted(cut):  # the table kept them to one line; here they are whole
+        output.info(f"#{deployments[n].id} reason: {deployments[n].reason}")
 
 
 def _lineage(reg: Registry, rec: VersionRecord) -> list[str]:
@@ -305,7 +308,7 @@ def history(
     if as_json:
         output.print_json({"deployments": _jsonable(deployments), "events": _jsonable(events)})
         return
-    output.table(
+    cut = output.table(
         "Deployments",
         ["ID", "VERSION", "STRATEGY", "STATE", "CREATED", "FINISHED", "REASON"],
         [
@@ -321,13 +324,20 @@ def history(
             for d in deployments
         ]
         or [["-", "no deployments yet", "", "", "", "", ""]],
+        cut="REASON",
     )
-    output.table(
+    cut |= output.table(
         "Events",
         ["WHEN (UTC)", "WHO", "WHAT", "VERSION", "MESSAGE"],
         [[_when(e.at), e.actor, e.kind, e.version or "", e.message] for e in events]
         or [["-", "", "no events yet", "", ""]],
+        cut="MESSAGE",
     )
+    if cut:
+        output.info(
+            "Cut to one line (…): `ttsops history --json` has every reason and message "
+            "whole, `ttsops show VERSION` a version's reasons."
+        )
 
 
 def fetch(
