@@ -1,7 +1,9 @@
 """The evaluation set: sentences a voice must speak well, shipped with ttsops and versioned.
 
 The shipped set (``data/eval_en.jsonl``) has 30 English sentences that stress a TTS voice:
-numbers, dates, abbreviations, questions, long compound sentences, names, punctuation.
+numbers, dates, abbreviations, questions, long compound sentences, names, punctuation; its
+extended pool (``data/eval_en_extra.jsonl``) has 30 more of the same kinds, which a gate
+adds, a round at a time, only when the core 30 leave a check undecided.
 Each line is ``{"id", "tag", "text", "reference"}``; ``reference`` is what a listener
 should hear, in words ("$1,250" → "one thousand two hundred fifty dollars"), which the ASR
 transcript is compared with. A team's own set is a JSONL file of the same shape (only
@@ -22,8 +24,9 @@ from ttsops.errors import GateError
 __all__ = ["DEFAULT_SET_NAME", "DEFAULT_SET_VERSION", "EvalSet", "Utterance", "load_eval_set"]
 
 DEFAULT_SET_NAME = "ttsops-en"
-DEFAULT_SET_VERSION = "1"
-"""Bump with every change to ``data/eval_en.jsonl``; reports name the version and digest."""
+DEFAULT_SET_VERSION = "2"
+"""Bump with every change to ``data/eval_en.jsonl`` or ``data/eval_en_extra.jsonl``; reports
+name the version and digest (v2 added the extended pool; the core 30 are v1's)."""
 
 
 @dataclass(frozen=True)
@@ -54,30 +57,46 @@ class EvalSet:
     """Version of the shipped set, or ``file`` for a team's own."""
 
     digest: str
-    """sha256 of the file's bytes: two reports used the same sentences if this matches."""
+    """sha256 of the file's bytes (for the shipped set: of both files, the core's first): two
+    reports used the same sentences if this matches."""
 
     utterances: tuple[Utterance, ...]
-    """The sentences, in file order."""
+    """The core sentences, in file order: a pass rests on all of them."""
+
+    extra: tuple[Utterance, ...] = ()
+    """The extended pool, used only when the core leaves a check undecided (shipped set)."""
+
+    @property
+    def pool(self) -> tuple[Utterance, ...]:
+        """Every sentence a gate may use, core first."""
+        return self.utterances + self.extra
 
     def limit(self, count: int | None) -> EvalSet:
         """The first ``count`` utterances (all when None)."""
+        if count is not None and count < 1:
+            raise GateError(f"--limit {count} leaves no sentence to score; pass 1 or more")
         if count is None or count >= len(self.utterances):
             return self
-        if count < 1:
-            raise GateError(f"--limit {count} leaves no sentence to score; pass 1 or more")
-        return replace(self, utterances=self.utterances[:count])
+        return replace(self, utterances=self.utterances[:count], extra=())
 
     @property
     def label(self) -> str:
         """``name vVERSION (n sentences)``, for reports."""
-        return f"{self.name} v{self.version} ({len(self.utterances)} sentences)"
+        extra = f" + {len(self.extra)} in reserve" if self.extra else ""
+        return f"{self.name} v{self.version} ({len(self.utterances)} sentences{extra})"
 
 
 def load_eval_set(path: Path | None = None) -> EvalSet:
     """Read an evaluation set (``.jsonl`` or text); the shipped set when ``path`` is None."""
     if path is None:
         data = files("ttsops.gate").joinpath("data", "eval_en.jsonl").read_bytes()
-        return _parse(data, DEFAULT_SET_NAME, DEFAULT_SET_VERSION, jsonl=True, where="eval_en")
+        more = files("ttsops.gate").joinpath("data", "eval_en_extra.jsonl").read_bytes()
+        core = _parse(data, DEFAULT_SET_NAME, DEFAULT_SET_VERSION, jsonl=True, where="eval_en")
+        extra = _parse(more, DEFAULT_SET_NAME, DEFAULT_SET_VERSION, jsonl=True, where="extra")
+        if clash := {u.id for u in core.utterances} & {u.id for u in extra.utterances}:
+            raise GateError(f"shipped evaluation set: ids {sorted(clash)} appear twice")
+        digest = hashlib.sha256(data + b"\n" + more).hexdigest()
+        return replace(core, digest=digest, extra=extra.utterances)
     try:
         data = path.read_bytes()
     except OSError as exc:

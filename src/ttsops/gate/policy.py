@@ -201,7 +201,7 @@ def _regression(
     tail = {
         Outcome.PASS: "",
         Outcome.FAIL: " — a regression",
-        Outcome.INCONCLUSIVE: " — the interval straddles the limit; more sentences would decide",
+        Outcome.INCONCLUSIVE: " — the interval straddles the limit",
     }[outcome]
     return Check(
         name,

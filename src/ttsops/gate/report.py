@@ -87,7 +87,17 @@ class GateReport:
     """Wall time, load time, workers."""
 
     notes: list[str] = field(default_factory=list)
-    """Caveats a reader should know (e.g. synthesis cannot be seeded)."""
+    """Caveats a reader should know (e.g. how synthesis is seeded)."""
+
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    """One record per round: sentences so far, how many were new, scored or cached, the
+    outcome at that look and why the gate stopped or went on."""
+
+    plan: dict[str, Any] = field(default_factory=dict)
+    """The looks fixed before the first round, and the per-look confidence."""
+
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """Where each side's scores came from (fresh or the cache, and when it was scored)."""
 
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     """When the gate ran."""
@@ -111,6 +121,9 @@ class GateReport:
             "settings": self.settings,
             "metrics": [s.to_dict() for s in self.summaries],
             "timing": self.timing,
+            "rounds": self.rounds,
+            "plan": self.plan,
+            "provenance": self.provenance,
             "notes": self.notes,
             "utterances": [u.to_dict() for u in self.utterances],
         }
@@ -124,7 +137,10 @@ class GateReport:
             "",
         ]
         lines += [f"- {reason}" for reason in self.verdict.reasons]
-        confidence = float(self.settings.get("confidence", 0.95))
+        lines += self._rounds_lines()
+        confidence = float(
+            self.plan.get("confidence_per_look", self.settings.get("confidence", 0.95))
+        )
         lines += ["", _metrics_table(self.summaries, confidence)] if self.summaries else []
         if self.verdict.checks:
             lines += ["", "| check | result | reason |", "|---|---|---|"]
@@ -144,6 +160,27 @@ class GateReport:
         ]
         lines += [f"<sub>{note}</sub>" for note in self.notes]
         return "\n".join(lines) + "\n"
+
+    def _rounds_lines(self) -> list[str]:
+        if not self.rounds:
+            return []
+        last, looks = self.rounds[-1], len(self.plan.get("looks", [])) or len(self.rounds)
+        lines = [
+            "",
+            f"Decided after round {last['round']} of at most {looks} "
+            f"({last['sentences']} sentences): {last['why']}.",
+        ]
+        base = self.provenance.get("baseline", {})
+        if base.get("cached"):
+            lines.append(
+                f"Baseline scores of {base['cached']} sentences came from the cache "
+                f"(scored {base.get('scored_at', '?')[:19].replace('T', ' ')} UTC)"
+                + (f", {base['fresh']} scored now" if base.get("fresh") else "")
+                + f"; {base.get('timing', '')}."
+            )
+        elif base:
+            lines.append("Both sides were synthesized and scored in this run.")
+        return lines
 
     def _worst_sentences(self, count: int = 5) -> list[str]:
         worst = sorted(

@@ -9,25 +9,33 @@ from __future__ import annotations
 
 import getpass
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ttsops.bundle import Manifest
 from ttsops.errors import RegistryError, VersionConflictError, VersionNotFoundError
 from ttsops.registry import db
-from ttsops.registry.models import DeploymentRow, EventRow, GateReportRow, VersionRow, utcnow
+from ttsops.registry.models import (
+    DeploymentRow,
+    EventRow,
+    GateReportRow,
+    GateScoreRow,
+    VersionRow,
+    utcnow,
+)
 from ttsops.registry.records import (
     DeploymentRecord,
     DeploymentState,
     EventKind,
     EventRecord,
     GateReportRecord,
+    ScoreRecord,
     Verdict,
     VersionRecord,
 )
@@ -240,6 +248,55 @@ class Ledger:
             query = query.where(GateReportRow.version == version)
         with self._tx() as s:
             return [row.to_record() for row in s.scalars(query)]
+
+    # -- gate score cache -----------------------------------------------------------------
+
+    def cached_scores(self, digest: str, eval_set_digest: str, scorer: str) -> list[ScoreRecord]:
+        """The gate's stored per-sentence scores of bundle ``digest`` under that key."""
+        query = select(GateScoreRow).where(
+            GateScoreRow.digest == digest,
+            GateScoreRow.eval_set_digest == eval_set_digest,
+            GateScoreRow.scorer == scorer,
+        )
+        with self._tx() as s:
+            return [row.to_record() for row in s.scalars(query.order_by(GateScoreRow.id))]
+
+    def store_scores(
+        self,
+        digest: str,
+        eval_set_digest: str,
+        scorer: str,
+        results: Mapping[str, dict[str, Any]],
+    ) -> int:
+        """Store per-sentence scores (utterance id → result), replacing older ones; how many.
+
+        A cache, not history: no event is written, and a later score of the same sentence
+        under the same key replaces the earlier one.
+        """
+        if not results:
+            return 0
+        now = utcnow()
+        with self._tx() as s:
+            s.execute(
+                delete(GateScoreRow).where(
+                    GateScoreRow.digest == digest,
+                    GateScoreRow.eval_set_digest == eval_set_digest,
+                    GateScoreRow.scorer == scorer,
+                    GateScoreRow.utterance_id.in_(list(results)),
+                )
+            )
+            s.add_all(
+                GateScoreRow(
+                    digest=digest,
+                    eval_set_digest=eval_set_digest,
+                    scorer=scorer,
+                    utterance_id=uid,
+                    result=result,
+                    scored_at=now,
+                )
+                for uid, result in results.items()
+            )
+        return len(results)
 
     # -- deployments ----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -28,6 +29,7 @@ from ttsops.registry.records import (
     DeploymentState,
     EventRecord,
     GateReportRecord,
+    ScoreRecord,
     Stage,
     Verdict,
     VersionRecord,
@@ -38,6 +40,7 @@ __all__ = [
     "DeploymentRow",
     "EventRow",
     "GateReportRow",
+    "GateScoreRow",
     "UTCDateTime",
     "VersionRow",
     "utcnow",
@@ -134,6 +137,36 @@ class GateReportRow(Base):
             summary=self.summary,
             report_uri=self.report_uri,
             created_at=self.created_at,
+        )
+
+
+class GateScoreRow(Base):
+    """One sentence scored by the gate for one bundle, kept so a baseline is scored once."""
+
+    __tablename__ = "gate_scores"
+    __table_args__ = (
+        UniqueConstraint(
+            "digest", "eval_set_digest", "scorer", "utterance_id", name="uq_gate_scores_key"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    eval_set_digest: Mapped[str] = mapped_column(String(64))
+    scorer: Mapped[str] = mapped_column(String(64))
+    utterance_id: Mapped[str] = mapped_column(String(128))
+    result: Mapped[dict[str, Any]]
+    scored_at: Mapped[datetime]
+
+    def to_record(self) -> ScoreRecord:
+        """The row as a plain record."""
+        return ScoreRecord(
+            digest=self.digest,
+            eval_set_digest=self.eval_set_digest,
+            scorer=self.scorer,
+            utterance_id=self.utterance_id,
+            result=self.result,
+            scored_at=self.scored_at,
         )
 
 

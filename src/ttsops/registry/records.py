@@ -17,6 +17,7 @@ __all__ = [
     "EventKind",
     "EventRecord",
     "GateReportRecord",
+    "ScoreRecord",
     "Stage",
     "Verdict",
     "VersionRecord",
@@ -177,3 +178,19 @@ class EventRecord:
     version: str | None = None
     deployment_id: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """One sentence as the gate scored it for one bundle: a row of the gate's score cache."""
+
+    digest: str
+    """Bundle digest of the model that spoke it."""
+    eval_set_digest: str
+    """Digest of the evaluation set the sentence belongs to."""
+    scorer: str
+    """Fingerprint of everything else that shapes the scores (scorers, synthesis seed)."""
+    utterance_id: str
+    result: dict[str, Any]
+    """The gate's per-sentence result, as it serialises it."""
+    scored_at: datetime
