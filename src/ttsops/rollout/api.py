@@ -219,7 +219,7 @@ def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> Fast
         status_code=202,
         dependencies=auth,
         summary="Deploy a version",
-        responses=error_responses(401, 404, 405, 409, 422, 500, 503),
+        responses=error_responses(400, 401, 404, 405, 409, 422, 500, 503),
     )
     async def create(body: DeploymentRequest) -> DeploymentView:
         """Accept a deployment; poll it or its events to follow it."""
@@ -272,7 +272,7 @@ def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> Fast
         "/v1/deployments/{deployment_id}/abort",
         dependencies=auth,
         summary="Abort a deployment",
-        responses=error_responses(401, 404, 405, 409, 422, 500, 503),
+        responses=error_responses(400, 401, 404, 405, 409, 422, 500, 503),
     )
     async def abort(deployment_id: _DeploymentId, body: AbortRequest) -> DeploymentView:
         """Traffic returns to (or stays on) the old version."""
@@ -286,7 +286,7 @@ def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> Fast
         status_code=202,
         dependencies=auth,
         summary="Roll back",
-        responses=error_responses(401, 404, 405, 409, 422, 500, 503),
+        responses=error_responses(400, 401, 404, 405, 409, 422, 500, 503),
     )
     async def rollback(body: RollbackRequest) -> DeploymentView:
         """Return to the previous stable version (or ``to``): a router switch when warm."""

@@ -45,10 +45,42 @@ _AUDIO_HEADERS = {
         "schema": {"type": "string"},
     },
 }
+_SSE_DELTA = {
+    "type": "object",
+    "required": ["type", "audio"],
+    "properties": {
+        "type": {"const": "speech.audio.delta"},
+        "audio": {"type": "string", "contentEncoding": "base64", "description": "Audio bytes."},
+    },
+}
+_SSE_DONE = {
+    "type": "object",
+    "required": ["type", "usage"],
+    "properties": {
+        "type": {"const": "speech.audio.done"},
+        "usage": {
+            "type": "object",
+            "required": ["audio_bytes"],
+            "properties": {"audio_bytes": {"type": "integer", "minimum": 0}},
+        },
+    },
+}
 _AUDIO_CONTENT: dict[str, Any] = {
     **{t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES.values()},
     "text/event-stream": {
-        "schema": {"type": "string"},
+        # Each event as OpenAPI 3.2 / schemathesis see it: its fields, ``data`` being JSON.
+        "schema": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "event": {"type": "string"},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"oneOf": [_SSE_DELTA, _SSE_DONE]},
+                },
+            },
+        },
         "example": 'data: {"type": "speech.audio.delta", "audio": "<base64>"}\n\n'
         'data: {"type": "speech.audio.done", "usage": {"audio_bytes": 4096}}\n\n',
     },

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from ttsops.server.audio import AudioFormat
 from ttsops.server.contract import ErrorBody, ErrorDetail
@@ -68,6 +68,17 @@ class SpeechRequest(BaseModel):
 
     instructions: StrictStr | None = None
     """Accepted for compatibility; engines that cannot follow instructions ignore it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats(cls, data: Any) -> Any:
+        """JSON Schema counts ``16000.0`` as an integer, so the strict model takes it as one."""
+        if isinstance(data, dict):
+            for key in ("sample_rate", "seed"):
+                value = data.get(key)
+                if isinstance(value, float) and value.is_integer():
+                    data = {**data, key: int(value)}
+        return data
 
 
 class VersionInfo(BaseModel):
