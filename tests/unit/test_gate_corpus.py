@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,10 @@ import pytest
 from ttsops.errors import GateError
 from ttsops.gate.corpus import DEFAULT_SET_VERSION, load_eval_set
 
-# Changing data/eval_en.jsonl changes this digest: bump DEFAULT_SET_VERSION with it.
-SHIPPED = {"1": "cf57a81efa43e1bf2894792a497c097ec3a17a6fda48e42af5f47af37499b22b"}
+# Changing data/eval_en.jsonl or eval_en_extra.jsonl changes this digest: bump
+# DEFAULT_SET_VERSION with it (v2 added the extended pool; its core is v1's file).
+SHIPPED = {"2": "3f464fcb6fff6c31a9ba470198dc06d36408c205ba24e93398f1241d2d6a2d55"}
+CORE_V1 = "cf57a81efa43e1bf2894792a497c097ec3a17a6fda48e42af5f47af37499b22b"
 
 
 def test_shipped_set_is_thirty_stressful_sentences() -> None:
@@ -22,6 +25,25 @@ def test_shipped_set_is_thirty_stressful_sentences() -> None:
         u.tag for u in shipped.utterances
     }
     assert all(not any(ch.isdigit() for ch in u.reference) for u in shipped.utterances)
+
+
+def test_the_extended_pool_is_thirty_more_of_the_same_kinds() -> None:
+    """30 reserve sentences, ids unlike the core's, spoken-form references, the same tags."""
+    shipped = load_eval_set()
+    assert len(shipped.extra) == 30
+    assert not {u.id for u in shipped.extra} & {u.id for u in shipped.utterances}
+    assert {u.tag for u in shipped.extra} == {u.tag for u in shipped.utterances}
+    assert all(not any(ch.isdigit() for ch in u.reference) for u in shipped.extra)
+    assert [u.id for u in shipped.pool[:30]] == [u.id for u in shipped.utterances]
+    assert shipped.limit(5).extra == ()
+
+
+def test_the_core_is_unchanged_from_v1() -> None:
+    """The core file is v1's byte for byte: a v1 report's 30 sentences are v2's core."""
+    from importlib.resources import files
+
+    data = files("ttsops.gate").joinpath("data", "eval_en.jsonl").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == CORE_V1
 
 
 def test_shipped_set_version_pins_its_content() -> None:

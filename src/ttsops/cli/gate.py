@@ -12,8 +12,9 @@ from ttsops.errors import GateError, TtsopsError
 
 if TYPE_CHECKING:
     from ttsops.gate import EvalSet, GateReport, UtteranceResult
+    from ttsops.gate.cache import ScoreStore
     from ttsops.registry import Registry
-    from ttsops.settings import GateSettings
+    from ttsops.settings import GateSettings, Settings
 
 __all__ = ["EXIT_CODES", "gate"]
 
@@ -29,6 +30,11 @@ class _Registry:
 
     def __init__(self) -> None:
         self._registry: Registry | None = None
+
+    @property
+    def opened(self) -> bool:
+        """Whether a version was looked up (so the ledger is open)."""
+        return self._registry is not None
 
     def get(self) -> Registry:
         if self._registry is None:
@@ -70,10 +76,47 @@ def _default_baseline(registry: _Registry) -> str:
     return live
 
 
-def _progress_line(result: UtteranceResult | None) -> str:
+def _progress_line(result: UtteranceResult | None, round_note: str) -> str:
     if result is None:
-        return "loading models and scorers…"
-    return f"{result.role} {result.id}"
+        return round_note or "loading models and scorers…"
+    return (
+        f"{round_note} · {result.role} {result.id}" if round_note else f"{result.role} {result.id}"
+    )
+
+
+def _score_store(registry: _Registry, settings: Settings, no_cache: bool) -> ScoreStore | None:
+    """The ledger as score cache: when a version was looked up, or a ledger is configured.
+
+    A gate of two directories uses it only when ``ledger_url`` is set or the default ledger
+    file exists (it never creates one); a ledger that cannot be opened then means no cache.
+    """
+    if registry.opened:
+        return registry.get().ledger
+    if settings.ledger_url is None and not (settings.home / "ledger.db").exists():
+        return None
+    try:
+        return registry.get().ledger
+    except TtsopsError as exc:
+        output.warning(f"gating without the score cache: {exc.message}")
+        return None
+
+
+def _print_rounds(report: GateReport) -> None:
+    if not report.rounds:
+        return
+    last = report.rounds[-1]
+    looks = len(report.plan.get("looks", [])) or len(report.rounds)
+    output.info(
+        f"decided after round {last['round']} of at most {looks} "
+        f"({last['sentences']} sentences): {last['why']}"
+    )
+    base = report.provenance.get("baseline", {})
+    if base.get("cached"):
+        when = str(base.get("scored_at", "?"))[:19].replace("T", " ")
+        output.info(
+            f"baseline: {base['cached']} sentences from the score cache (scored {when} UTC)"
+            + (f", {base['fresh']} scored now" if base.get("fresh") else "")
+        )
 
 
 def _print(report: GateReport) -> None:
@@ -99,6 +142,7 @@ def _print(report: GateReport) -> None:
             rows,
         )
     outcome = report.verdict.outcome.value
+    _print_rounds(report)
     output.info(f"[bold {_STYLE[outcome]}]gate: {outcome.upper()}[/]")
     for reason in report.verdict.reasons:
         output.info(f"  • {reason}")
@@ -158,13 +202,21 @@ def gate(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Score the baseline afresh instead of reusing its cached scores."
+        ),
+    ] = False,
 ) -> None:
     """Synthesize the evaluation set with CANDIDATE and the baseline, score both, decide.
 
     Scores per sentence: DNSMOS (OVRL, SIG, BAK, P.808), ASR word error rate
     (pocketsphinx), real-time factor and latency, silence, clipping, loudness.
-    Thresholds come from the gate section of ttsops.toml. Exits 0 on pass, 1 on fail
-    or inconclusive, 2 when the gate could not run.
+    Thresholds come from the gate section of ttsops.toml. Sentences are scored in rounds
+    and the gate stops once the answer is known; the baseline's scores come from the
+    ledger's score cache when it was scored before. Exits 0 on pass, 1 on fail or
+    inconclusive, 2 when the gate could not run.
 
     Example: ttsops gate 1.1.0 --report gate-report
     """
@@ -174,11 +226,20 @@ def gate(
         from ttsops.gate import load_eval_set
         from ttsops.settings import load_settings
 
-        settings = load_settings().gate
+        all_settings = load_settings()
+        settings = all_settings.gate
         sentences = load_eval_set(eval_set or settings.eval_set).limit(limit)
         cand_dir, cand_version = _resolve(candidate, "candidate", registry)
         report_obj, base_label = _run(
-            registry, settings, sentences, cand_dir, cand_version, baseline, report, workers
+            registry,
+            all_settings,
+            sentences,
+            cand_dir,
+            cand_version,
+            baseline,
+            report,
+            workers,
+            no_cache,
         )
     except TtsopsError as exc:
         output.error(exc.message)
@@ -215,29 +276,40 @@ def gate(
 
 def _run(
     registry: _Registry,
-    settings: GateSettings,
+    all_settings: Settings,
     sentences: EvalSet,
     cand_dir: Path,
     cand_version: str | None,
     baseline: str | None,
     report: Path | None,
     workers: int | None,
+    no_cache: bool,
 ) -> tuple[GateReport, str]:
     from ttsops.gate import run_gate
 
+    settings: GateSettings = all_settings.gate
     base_spec = baseline or _default_baseline(registry)
     base_dir, base_version = _resolve(base_spec, "baseline", registry)
     base_label = base_version or str(base_dir)
+    store = _score_store(registry, all_settings, no_cache)
     with output.progress(transient=True) as bar:
-        task = bar.add_task("gate", total=2 * len(sentences.utterances), extra="")
+        task = bar.add_task("gate", total=None, extra="")
+        state = {"round": "round 1"}
 
         def on_progress(done: int, total: int, result: UtteranceResult | None) -> None:
-            bar.update(task, completed=done, total=total, extra=_progress_line(result))
+            line = _progress_line(result, state["round"])
+            bar.update(task, completed=done, total=total or None, extra=line)
+
+        def on_round(record: dict[str, Any]) -> None:
+            state["round"] = f"round {record['round'] + 1} ({record['why']})"
 
         result = run_gate(
             cand_dir,
             base_dir,
             settings=settings,
+            cache=store,
+            fresh_baseline=no_cache,
+            on_round=on_round,
             eval_set=sentences,
             workers=workers,
             audio_dir=report / "audio" if report is not None else None,

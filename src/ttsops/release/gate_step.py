@@ -64,6 +64,7 @@ def run_gate_step(
             on_progress=progress,
             candidate_label=version,
             baseline_label=f"{baseline} (live)",
+            cache=registry.ledger,
         )
     except GateError as exc:
         record = registry.ledger.record_gate_report(
