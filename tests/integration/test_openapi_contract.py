@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from agent_fixtures import AgentProcess
 from schemathesis.config import SchemathesisConfig
 
-from agent_fixtures import AgentProcess
 from ttsops.testing import ServerProcess
 
 _CONFIG = """
