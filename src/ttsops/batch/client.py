@@ -31,6 +31,9 @@ __all__ = [
 ]
 
 _RETRY_STATUS = {429, 502, 503, 504}
+_DEFAULT_MAX_CHARS = 1000
+"""Part size for a long text when ``/version`` does not say ``max_input_chars`` (the server's
+default limit is 5000); a 413 lowers it (see ``ttsops.batch.parts``)."""
 
 
 class TaskError(Exception):
@@ -74,6 +77,10 @@ class BackendInfo:
 
     supports_prompt_audio: bool = False
     """Whether it can clone a voice from ``prompt_audio``."""
+
+    max_input_chars: int | None = None
+    """Longest text one request may carry; a longer task is made in parts. ``None``: no
+    limit (in-process)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,7 @@ class HttpBackend:
                 sample_rate=int(data["sample_rate"]),
                 voices=voices,
                 supports_prompt_audio=bool(data.get("supports_prompt_audio", False)),
+                max_input_chars=int(data.get("max_input_chars") or _DEFAULT_MAX_CHARS),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise BatchError(

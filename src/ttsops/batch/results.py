@@ -90,10 +90,13 @@ class ResultRecord:
     """Seconds from sending the successful request to having the audio."""
 
     attempts: int
-    """Requests it took (1 when no retry was needed)."""
+    """Requests it took (1 when no retry was needed); in parts, the most one part took."""
 
     task_key: str
     """Hash of text, voice, speed, format, rate and prompt; a change means make it again."""
+
+    parts: int = 1
+    """Requests its text was cut into, at sentence boundaries, to fit the server's limit."""
 
     finished_at: str = field(default_factory=now_iso)
     """When the file was written (UTC)."""

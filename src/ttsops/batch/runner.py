@@ -9,6 +9,7 @@ any moment resumes with nothing lost and nothing made twice.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import threading
@@ -22,6 +23,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.wait import wait_exponential_jitter
 
 from ttsops.batch.client import Audio, Backend, BackendInfo, TaskError
+from ttsops.batch.parts import join_parts, pack, smaller_limit
 from ttsops.batch.results import FailedLog, ResultRecord, ResultsLog, task_key
 from ttsops.batch.sinks import Sink
 from ttsops.batch.summary import BatchSummary
@@ -148,6 +150,7 @@ class _Run:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.in_a_row = 0
+        self.max_chars = info.max_input_chars  # lowered when the server answers 413
         self.breaker = options.breaker or max(8, 2 * summary.concurrency)
         self._backoff = wait_exponential_jitter(
             multiplier=0.5, max=options.max_backoff_s, jitter=0.5
@@ -229,22 +232,7 @@ class _Run:
                 "reference audio; remove prompt_audio from the line or use a voice-cloning model",
                 "prompt_audio_unsupported",
             )
-        retrying = Retrying(
-            stop=stop_after_attempt(self.options.retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception(lambda e: isinstance(e, TaskError) and e.retryable),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        try:
-            audio: Audio = retrying(self.backend.synthesize, task, voice)
-        except TaskError as exc:
-            exc.attempts = int(retrying.statistics.get("attempt_number", 1))
-            raise
-        finally:
-            attempts = int(retrying.statistics.get("attempt_number", 1))
-            with self.lock:
-                self.summary.retried += attempts - 1
+        audio, attempts, parts = self._speak(task, voice)
         self.sink.write(task.path, audio.data)
         record = ResultRecord(
             output_name=task.output_name,
@@ -262,6 +250,7 @@ class _Run:
             latency_s=round(audio.latency_s, 4),
             attempts=attempts,
             task_key=key,
+            parts=parts,
             extra=task.extra,
         )
         self.results.append(record)
@@ -270,6 +259,68 @@ class _Run:
             self.summary.audio_s += audio.duration_s
             self.summary.model_versions[audio.model_version or "unknown"] += 1
             self.in_a_row = 0
+
+    def _speak(self, task: Task, voice: str) -> tuple[Audio, int, int]:
+        """The task's audio, the most attempts one request took, and how many parts it was.
+
+        Text longer than the server accepts is made in parts (``ttsops.batch.parts``). A 413
+        means the limit is lower than thought: it is lowered for the rest of the batch and
+        the task is cut again. Parts spoken by two versions (a rollout between them) are
+        made again once, whole.
+        """
+        again_if_mixed = True
+        while True:
+            limit = self.max_chars
+            try:
+                if limit is None or len(task.input_text) <= limit:
+                    audio, attempts = self._request(task, voice)
+                    return audio, attempts, 1
+                return self._in_parts(task, voice, limit)
+            except TaskError as exc:
+                if exc.code == "mixed_versions" and again_if_mixed:
+                    again_if_mixed = False
+                    continue
+                if exc.code != "input_too_long":
+                    raise
+                tried = len(task.input_text) if limit is None else min(limit, len(task.input_text))
+                lower = smaller_limit(exc, tried)  # raises when no part size would do
+                with self.lock:
+                    self.max_chars = lower if self.max_chars is None else min(self.max_chars, lower)
+
+    def _in_parts(self, task: Task, voice: str, limit: int) -> tuple[Audio, int, int]:
+        texts = pack(task.input_text, limit)
+        audios: list[Audio] = []
+        most = 1
+        for text in texts:
+            if self.stop.is_set():
+                raise _StoppedError
+            part = dataclasses.replace(
+                task, input_text=text, response_format="pcm", sample_rate=None
+            )
+            audio, attempts = self._request(part, voice)
+            audios.append(audio)
+            most = max(most, attempts)
+        return join_parts(task, audios, self.info.sample_rate), most, len(texts)
+
+    def _request(self, task: Task, voice: str) -> tuple[Audio, int]:
+        """One synthesis with retries; the audio and the attempts it took."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.options.retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, TaskError) and e.retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            audio: Audio = retrying(self.backend.synthesize, task, voice)
+        except TaskError as exc:
+            exc.attempts = int(retrying.statistics.get("attempt_number", 1))
+            raise
+        finally:
+            attempts = int(retrying.statistics.get("attempt_number", 1))
+            with self.lock:
+                self.summary.retried += attempts - 1
+        return audio, attempts
 
     def _task_failed(self, task: Task, exc: TaskError, stage: str) -> None:
         attempts = exc.attempts
