@@ -63,3 +63,14 @@ def test_clipping_never_wraps_around() -> None:
     loud = np.array([1.5, -1.5, 0.5], dtype=np.float32)
     pcm = np.frombuffer(encode_audio(loud, 22050, "pcm"), dtype="<i2")
     assert list(pcm) == [32767, -32767, 16383]
+
+
+def test_streamed_flac_states_its_length_for_libsndfile() -> None:
+    """Piecewise flac reads with soundfile.read, sample-exact (STREAMINFO has the total)."""
+    enc = StreamEncoder("flac", 22050)
+    pieces = [enc.encode(_tone(0.5)) for _ in range(4)]
+    assert pieces == [b""] * 4  # held until the end, when the sample count is known
+    data = enc.finish()
+    samples, rate = sf.read(io.BytesIO(data), dtype="int16")
+    assert rate == 22050
+    assert len(samples) == 4 * int(0.5 * 22050)
