@@ -1,10 +1,10 @@
 """`run_gate` on real derived candidates: what passes, what fails, and the reasons it gives.
 
 Each candidate is gated once against joe on a short slice of the shipped set (module
-fixtures), and several tests read the same report. The pass case uses 14 short sentences:
-the same voice's per-sentence DNSMOS moves by ~0.1 between runs (synthesis is random), so
-fewer would leave the P.808 interval near its limit. The fail cases use 5 (the fewest a
-verdict may rest on): a broken model fails by a wide margin.
+fixtures), and several tests read the same report. The pass case uses 14 short sentences
+(two looks, 10 and 14); the fail cases use 5 (the fewest a verdict may rest on): a broken
+model fails by a wide margin. The cache tests gate 5 sentences twice with a SQLite ledger
+as the score cache; one broken gate runs on the whole shipped set to show it stops early.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from gate_fixtures import derived, unloadable_bundle  # noqa: F401 - fixtures
 
 from ttsops.errors import GateError
 from ttsops.gate import EvalSet, GateReport, Outcome, load_eval_set, run_gate
+from ttsops.registry import Ledger
 from ttsops.settings import GateSettings
 
 SHORT_IDS = (
@@ -166,3 +167,91 @@ def test_a_baseline_that_cannot_load_is_an_error(
     """Without a working baseline there is nothing to compare with: GateError."""
     with pytest.raises(GateError, match=r"baseline .* did not load"):
         _gate(joe_bundle, unloadable_bundle, 5, workers=1)
+
+
+@pytest.fixture(scope="module")
+def score_ledger(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
+    """A SQLite ledger that serves as the gates' score cache in this module."""
+    return Ledger.open(f"sqlite:///{tmp_path_factory.mktemp('cache') / 'ledger.db'}")
+
+
+@pytest.fixture(scope="module")
+def cached_pair(
+    derived: Callable[[str], Path],  # noqa: F811
+    joe_bundle: Path,
+    score_ledger: Ledger,
+) -> tuple[GateReport, GateReport]:
+    """The retrained voice gated twice against joe on 5 sentences, with the score cache."""
+    first = _gate(derived("retrained"), joe_bundle, 5, cache=score_ledger)
+    second = _gate(derived("retrained"), joe_bundle, 5, cache=score_ledger)
+    return first, second
+
+
+def _scores(report: GateReport, role: str) -> list[dict[str, float | None]]:
+    return [
+        {k: v for k, v in r.metrics.items() if k not in ("rtf", "latency_s")}
+        for r in report.results(role)
+    ]
+
+
+def test_a_second_gate_reuses_the_cached_baseline(
+    cached_pair: tuple[GateReport, GateReport],
+) -> None:
+    """The second gate does not synthesize the baseline: its scores come from the cache."""
+    first, second = cached_pair
+    assert first.provenance["baseline"]["source"] == "fresh"
+    assert first.provenance["cache"]["stored"] == {"candidate": 5, "baseline": 5}
+    assert second.provenance["baseline"]["source"] == "cache"
+    assert second.provenance["baseline"]["cached"] == 5
+    assert "scored_at" in second.provenance["baseline"]
+    assert [r["baseline_scored"] for r in second.rounds] == [0]
+    # only the few timing sentences were spoken again, and none was scored
+    assert second.rounds[0]["baseline_timed"] == GateSettings().timing_sentences
+    assert _scores(second, "baseline") == _scores(first, "baseline")
+    assert all(r.metrics["rtf"] is not None for r in second.results("baseline"))
+    assert "from the cache" in second.to_markdown()
+
+
+def test_repeat_gates_of_one_candidate_score_identically(
+    cached_pair: tuple[GateReport, GateReport],
+) -> None:
+    """Seeded synthesis: the candidate, spoken afresh both times, gets the same scores."""
+    first, second = cached_pair
+    assert second.provenance["candidate"]["source"] == "fresh"
+    assert _scores(second, "candidate") == _scores(first, "candidate")
+    assert [r.transcript for r in second.results("candidate")] == [
+        r.transcript for r in first.results("candidate")
+    ]
+
+
+def test_another_synthesis_seed_misses_the_cache(
+    cached_pair: tuple[GateReport, GateReport],
+    derived: Callable[[str], Path],  # noqa: F811
+    joe_bundle: Path,
+    score_ledger: Ledger,
+) -> None:
+    """A changed key (synthesis_seed 1) finds nothing cached: the baseline is scored again."""
+    report = run_gate(
+        derived("retrained"),
+        joe_bundle,
+        settings=GateSettings(synthesis_seed=1),
+        eval_set=_sentences(5),
+        cache=score_ledger,
+    )
+    assert report.provenance["baseline"]["source"] == "fresh"
+    assert [r["baseline_scored"] for r in report.rounds] == [5]
+
+
+def test_a_broken_voice_fails_after_the_first_round(
+    derived: Callable[[str], Path],  # noqa: F811
+    joe_bundle: Path,
+) -> None:
+    """perturb 0.5 on the shipped set stops after round 1: 10 sentences, not 30 or 60."""
+    shipped = load_eval_set()
+    report = run_gate(derived("broken"), joe_bundle, settings=GateSettings(), eval_set=shipped)
+    assert report.verdict.outcome is Outcome.FAIL
+    assert len(report.rounds) == 1
+    assert report.rounds[0]["sentences"] == GateSettings().round_size
+    assert len(report.results("candidate")) == 10 < len(shipped.utterances)
+    assert "failed after 10 sentences" in report.rounds[0]["why"]
+    assert "Decided after round 1 of at most 6" in report.to_markdown()

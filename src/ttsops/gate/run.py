@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -250,7 +250,9 @@ def _rounds(
             jobs.append(("candidate", utt, False))
             if utt.id not in sides.cached:
                 jobs.append(("baseline", utt, False))
-            elif probes > 0:
+            elif probes > 0 and look >= plan.core:
+                # Timing is re-taken only in the round where a pass becomes possible: a
+                # voice that fails earlier never loads the baseline at all.
                 jobs.append(("baseline", utt, True))
                 probes -= 1
         for result, timing_only in pool.run(jobs, progress):
@@ -415,8 +417,11 @@ class _Workers:
         # state does not survive a fork.
         context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(self._count, context, worker.init_worker, self._args)
+        # One submit per worker: the executor spawns a process per submit it cannot hand to
+        # an idle one, so all workers load at once and the first one ready starts scoring.
+        statuses = [self._pool.submit(worker.load_status) for _ in range(self._count)]
         try:
-            return self._pool.submit(worker.load_status).result()
+            return next(as_completed(statuses)).result()
         except BrokenProcessPool:
             raise _died() from None
 
@@ -431,8 +436,6 @@ class _Workers:
                 )
                 progress.finished(out[-1][0])
             return out
-        from concurrent.futures import as_completed
-
         futures: dict[Future[UtteranceResult], bool] = {
             self._pool.submit(
                 worker.score_utterance, role, utt, self._audio, timing_only
