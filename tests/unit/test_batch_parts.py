@@ -45,8 +45,10 @@ def test_a_413_lowers_the_limit_to_what_the_server_says() -> None:
     said = TaskError("server answered 413: input is 900 characters; the limit is 200.", "x")
     assert smaller_limit(said, 1000) == 200
     assert smaller_limit(TaskError("server answered 413: too long", "x"), 1000) == 500
-    with pytest.raises(TaskError, match="max_input_chars"):
-        smaller_limit(TaskError("the limit is 10", "input_too_long"), 100)
+    tiny = TaskError("input is 100 characters; the limit is 10. Use `ttsops batch`", "x")
+    with pytest.raises(TaskError, match=r"its limit is 10.*max_input_chars") as caught:
+        smaller_limit(tiny, 100)
+    assert "ttsops batch" not in caught.value.message  # no advice to use what is running
     assert smaller_limit(TaskError("?", "x"), 2 * MIN_PART_CHARS) == MIN_PART_CHARS
 
 

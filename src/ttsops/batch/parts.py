@@ -48,12 +48,13 @@ def smaller_limit(error: TaskError, tried: int) -> int:
     when even ``MIN_PART_CHARS`` would be refused.
     """
     said = _LIMIT.search(error.message)
-    limit = int(said.group(1)) if said else tried // 2
-    limit = min(limit, tried - 1)
+    limit = min(int(said.group(1)) if said else tried // 2, tried - 1)
     if limit < MIN_PART_CHARS:
+        # Not the server's own advice (split the text): that is what the batch is doing.
+        told = f", its limit is {said.group(1)}" if said else ""
         raise TaskError(
-            f"the server refused parts of {tried} characters as too long ({error.message}); "
-            f"raise its [server] max_input_chars to at least {MIN_PART_CHARS}",
+            f"the server refuses parts of {tried} characters as too long (413{told}); raise "
+            f"its [server] max_input_chars to {MIN_PART_CHARS} or more",
             error.code,
         )
     return limit
