@@ -53,6 +53,11 @@ class ServerSettings(BaseModel):
     threads: int = Field(default=1, ge=1)
     """onnxruntime intra-op threads per synthesis."""
 
+    solo_threads: int | None = Field(default=None, ge=0)
+    """onnxruntime threads for a synthesis that runs alone (the idle cores speed it up);
+    default the number of CPU cores. Costs a second copy of the model in memory; 0 (or the
+    value of ``threads``) turns it off."""
+
     queue_size: int = Field(default=16, ge=0)
     """Requests that may wait for a worker; beyond that, 503 with Retry-After."""
 
@@ -65,7 +70,7 @@ class ServerSettings(BaseModel):
     max_audio_seconds: float = Field(default=1800.0, gt=0)
     """Most audio one request may produce."""
 
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, lt=2**31)
     """Noise seed used when a request names none (same text + seed → identical audio);
     None draws fresh noise for every request."""
 

@@ -20,7 +20,24 @@ def serve(
         typer.Option(help="Syntheses at once (inference pool size); default: CPU cores."),
     ] = None,
     threads: Annotated[
-        int | None, typer.Option(help="onnxruntime threads per synthesis (default 1).")
+        int | None, typer.Option(min=1, help="onnxruntime threads per synthesis (default 1).")
+    ] = None,
+    solo_threads: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="onnxruntime threads for a synthesis running alone (default: CPU cores; "
+            "0 turns it off and saves a second copy of the model in memory).",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=2**31 - 1,
+            help="Noise seed for requests that name none: same text, same audio "
+            "(default: fresh noise each request).",
+        ),
     ] = None,
     queue_size: Annotated[
         int | None, typer.Option(help="Requests that may wait before 503 (default 16).")
@@ -57,6 +74,8 @@ def serve(
     overrides = {
         "workers": workers,
         "threads": threads,
+        "solo_threads": solo_threads,
+        "seed": seed,
         "queue_size": queue_size,
         "max_input_chars": max_input_chars,
         "request_timeout_s": request_timeout,

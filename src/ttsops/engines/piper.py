@@ -15,8 +15,11 @@ synthesis, no oversubscription). Both give the same samples for the same seed.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import json
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -63,19 +66,25 @@ class PiperEngine:
             raise EngineLoadError(
                 f"piper bundle {bundle_dir}: {config_path.name} is not a Piper voice config ({exc})"
             ) from None
-        model = _seedable_bytes(model_path)
-        self._seedable = model is not None
-        source: str | bytes = model if model is not None else str(model_path)
         widths = {"narrow": options.threads}
         if options.solo_threads > options.threads:
             widths["wide"] = options.solo_threads
-        self._sessions: dict[str, Any] = {
-            name: _session(
-                onnxruntime, source, threads, options, f"piper bundle {bundle_dir}", model_path.name
-            )
-            for name, threads in widths.items()
-        }
-        del model, source  # the sessions hold their own copy; drop the serialized bytes
+        with tempfile.TemporaryDirectory(prefix="ttsops-model-") as tmp:
+            source = _seedable_copy(model_path, Path(tmp))
+            self._seedable = source is not None
+            self._sessions: dict[str, Any] = {
+                name: _session(
+                    onnxruntime,
+                    str(source or model_path),
+                    threads,
+                    options,
+                    f"piper bundle {bundle_dir}",
+                    model_path.name,
+                    wide=name == "wide",
+                )
+                for name, threads in widths.items()
+            }
+        _return_freed_memory()
         self._lock = threading.Lock()
         self._active = 0
         self._pieces = dict.fromkeys(self._sessions, 0)
@@ -179,10 +188,12 @@ class _SeededSession:
         return self._session.run(output_names, feed)
 
 
-def _seedable_bytes(model_path: Path) -> bytes | None:
-    """The model with seedable noise, serialized; None if it has no noise node to rewrite.
+def _seedable_copy(model_path: Path, tmp: Path) -> Path | None:
+    """The model with seedable noise, written under ``tmp``; None if it has no noise node.
 
-    A file onnx cannot parse is left to onnxruntime, whose load error the caller reports.
+    A file, not bytes: onnxruntime keeps the bytes it was given for the session's lifetime,
+    which would cost the model's size in memory for nothing. A file onnx cannot parse is
+    left to onnxruntime, whose load error the caller reports.
     """
     import onnx
 
@@ -192,17 +203,26 @@ def _seedable_bytes(model_path: Path) -> bytes | None:
         return None
     if seedable_model(proto) == 0:
         return None
-    data: bytes = proto.SerializeToString()
-    return data
+    out = tmp / model_path.name
+    onnx.save(proto, str(out))
+    return out
+
+
+def _return_freed_memory() -> None:
+    """Give the heap freed by parsing the model back to the OS (glibc keeps ~30 MB of it)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _session(
     onnxruntime: Any,
-    source: str | bytes,
+    source: str,
     threads: int,
     options: EngineOptions,
     where: str,
     name: str,
+    *,
+    wide: bool = False,
 ) -> Any:
     """One onnxruntime session of the model with ``threads`` intra-op threads."""
     session_options = onnxruntime.SessionOptions()
@@ -210,6 +230,8 @@ def _session(
     session_options.inter_op_num_threads = 1
     session_options.enable_cpu_mem_arena = options.memory_arena
     session_options.log_severity_level = 3
+    if wide:  # idle pool threads must not spin on cores another request's synthesis needs
+        session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return onnxruntime.InferenceSession(
             source, sess_options=session_options, providers=["CPUExecutionProvider"]

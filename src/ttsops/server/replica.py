@@ -53,7 +53,12 @@ class Replica:
         self.bundle_dir = bundle_dir
         self.manifest = manifest
         self.settings = settings
-        self.engine_options = engine_options or EngineOptions(threads=settings.threads)
+        self.engine_options = engine_options or EngineOptions(
+            threads=settings.threads,
+            solo_threads=(
+                settings.solo_threads if settings.solo_threads is not None else os.cpu_count() or 1
+            ),
+        )
         self.voices = VoiceMap(manifest.voices, settings.voice_aliases)
         """The bundle's voices and their aliases (OpenAI's names); refuses a bad alias now."""
         self.metrics = ServerMetrics()
