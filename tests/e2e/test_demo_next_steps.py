@@ -15,6 +15,7 @@ import wave
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from agent_fixtures import AgentProcess
 
@@ -98,6 +99,9 @@ def test_printed_commands_work_as_printed(demo: AgentProcess) -> None:
     assert "Deployments" in shown
     with wave.open(str(demo.home.parent.parent / "hello.wav")) as audio:
         assert audio.getnframes() / audio.getframerate() > 0.3
+    # The printed API docs address, through the router (the slots here run without the UI).
+    assert f"API docs: {demo.public_url}/docs" in next_steps("1.0.0", demo.url, demo.public_url)
+    assert httpx.get(f"{demo.public_url}/docs", timeout=30).status_code == 200
 
 
 def test_status_without_a_token_says_where_it_looked(tmp_path: Path) -> None:
