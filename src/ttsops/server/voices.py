@@ -34,14 +34,14 @@ class VoiceMap:
         for alias, target in configured.items():
             if target not in self.voices:
                 raise ConfigError(
-                    f"server.voice_aliases (ttsops.toml) maps {alias!r} to {target!r}, which this bundle "
-                    f"does not have; its voices are: {', '.join(self.voices)}. Map the alias "
-                    "to one of them or remove it"
+                    f"server.voice_aliases (ttsops.toml) maps {alias!r} to {target!r}, which "
+                    f"this bundle does not have; its voices are: {', '.join(self.voices)}. "
+                    "Map the alias to one of them or remove it"
                 )
             if alias in self.voices and alias != target:
                 raise ConfigError(
-                    f"server.voice_aliases (ttsops.toml) maps {alias!r} to {target!r}, but {alias!r} is a "
-                    "voice of this bundle itself; remove that alias"
+                    f"server.voice_aliases (ttsops.toml) maps {alias!r} to {target!r}, but "
+                    f"{alias!r} is a voice of this bundle itself; remove that alias"
                 )
         default = self.voices[0]
         aliases = {name: default for name in OPENAI_VOICES if name not in self.voices}
