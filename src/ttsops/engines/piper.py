@@ -154,7 +154,10 @@ class PiperEngine:
             self._pieces[name] += 1
         session = _SeededSession(self._sessions[name], seed, index, self._seedable)
         voice = dataclasses.replace(self._voice, session=session)
-        return list(voice.synthesize(piece, syn_config=syn))
+        chunks = list(voice.synthesize(piece, syn_config=syn))
+        if self._voice.tashkeel_diacritizier is None:  # Arabic: made lazily; keep it, once
+            self._voice.tashkeel_diacritizier = voice.tashkeel_diacritizier
+        return chunks
 
     def synthesize(
         self, text: str, voice: str, speed: float, *, seed: int | None = None
