@@ -42,7 +42,7 @@ SHORT_IDS = (
 def _sentences(count: int) -> EvalSet:
     shipped = load_eval_set()
     chosen = tuple(u for u in shipped.utterances if u.id in SHORT_IDS[:count])
-    return replace(shipped, utterances=chosen)
+    return replace(shipped, utterances=chosen, extra=())
 
 
 def _gate(candidate: Path, baseline: Path, count: int, **kw: object) -> GateReport:
