@@ -106,7 +106,9 @@ def test_a_chapter_over_the_limit_is_one_file(small_server: ServerProcess, tmp_p
     lines = [
         {"input_text": CHAPTER, "output_name": "ch01", "chapter": 1},
         {"input_text": CHAPTER[:450], "output_name": "ch01-16k.mp3", "sample_rate": 16000},
+        {"input_text": CHAPTER[:450], "output_name": "ch01-raw", "response_format": "pcm"},
         {"input_text": "A short line.", "output_name": "short"},
+        {"input_text": "A short raw line.", "output_name": "short-raw", "response_format": "pcm"},
     ]
     tasks.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     out = tmp_path / "book"
@@ -115,10 +117,11 @@ def test_a_chapter_over_the_limit_is_one_file(small_server: ServerProcess, tmp_p
     assert "ttsops batch" not in done.stderr  # no advice to use what is running
     assert (out / "failed.jsonl").read_text() == ""
     rows = {r["path"]: r for r in _rows(out / "results.jsonl")}
-    assert sorted(rows) == ["ch01-16k.mp3", "ch01.wav", "short.wav"]
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "ch01-16k.mp3", "ch01.wav", "failed.jsonl", "results.jsonl", "short.wav"
-    ]  # fmt: skip
+    made = ["ch01-16k.mp3", "ch01-raw.pcm", "ch01.wav", "short-raw.pcm", "short.wav"]
+    assert sorted(rows) == made
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(
+        [*made, "failed.jsonl", "results.jsonl"]
+    )
     parts = pack(CHAPTER, LIMIT)
     assert all(len(p) <= LIMIT for p in parts) and len(parts) >= 8
     assert rows["ch01.wav"]["parts"] == len(parts) and rows["short.wav"]["parts"] == 1
@@ -144,10 +147,17 @@ def test_a_chapter_over_the_limit_is_one_file(small_server: ServerProcess, tmp_p
     assert 0.03 * 450 < mp3 < 0.2 * 450  # the gate's plausible seconds per character
     assert (rows["ch01-16k.mp3"]["sample_rate"], av_rate(out / "ch01-16k.mp3")) == (16000, 16000)
 
+    # Raw pcm is 24 kHz, as one request answers (OpenAI's rate), in parts or not.
+    for name in ("ch01-raw.pcm", "short-raw.pcm"):
+        size = (out / name).stat().st_size
+        assert rows[name]["sample_rate"] == 24000
+        assert rows[name]["duration_s"] == pytest.approx(size / 2 / 24000, abs=0.001)
+    assert rows["ch01-raw.pcm"]["duration_s"] == pytest.approx(mp3, rel=0.15)
+
     again = ttsops("batch", str(tasks), "--out", str(out), "--server", small_server.url, "--json")
     assert again.returncode == 0, again.stdout + again.stderr
     summary = json.loads(again.stdout)
-    assert (summary["skipped"], summary["done"]) == (3, 0)  # resumes: nothing made twice
+    assert (summary["skipped"], summary["done"]) == (5, 0)  # resumes: nothing made twice
 
 
 def test_in_process_batch_speaks_a_chapter(joe_bundle: Path, tmp_path: Path) -> None:

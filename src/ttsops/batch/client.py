@@ -205,8 +205,10 @@ class HttpBackend:
         data = response.content
         if task.response_format == "wav":
             data = finish_wav(data)
+        # Raw pcm has no header: the server says its rate (24 kHz unless asked otherwise).
+        pcm_rate = _int(response.headers.get("X-TTSOps-Sample-Rate"))
         duration, rate = probe_audio(
-            data, task.response_format, task.sample_rate or info.sample_rate
+            data, task.response_format, pcm_rate or task.sample_rate or info.sample_rate
         )
         return Audio(
             data=data,
@@ -220,6 +222,13 @@ class HttpBackend:
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -322,7 +331,7 @@ class BundleBackend:
     def synthesize(self, task: Task, voice: str) -> Audio:
         """Synthesize and encode in this thread; engine errors become ``TaskError``."""
         from ttsops.engines.text import clean_text
-        from ttsops.server.audio import encode_audio, output_rate
+        from ttsops.server.audio import PCM_RATE, encode_audio, output_rate
 
         if task.prompt_audio is not None:
             raise TaskError(
@@ -334,7 +343,9 @@ class BundleBackend:
         try:
             chunk = self._engine.synthesize(clean_text(task.input_text), voice, task.speed)
             rate = self._engine.sample_rate
-            data = encode_audio(chunk.samples, rate, task.response_format, task.sample_rate)
+            # The rate the server would send: pcm at 24 kHz (OpenAI's) unless asked otherwise.
+            out_rate = task.sample_rate or (PCM_RATE if task.response_format == "pcm" else rate)
+            data = encode_audio(chunk.samples, rate, task.response_format, out_rate)
         except TtsopsError as exc:
             raise TaskError(exc.message, exc.code) from None
         except Exception as exc:  # noqa: BLE001 - an engine bug must fail one task, not the batch
@@ -342,7 +353,7 @@ class BundleBackend:
         return Audio(
             data=data,
             duration_s=chunk.duration_s,
-            sample_rate=output_rate(task.response_format, task.sample_rate or rate),
+            sample_rate=output_rate(task.response_format, out_rate),
             model_version=self._manifest.ref,
             model_digest=self._manifest.digest,
             latency_s=time.monotonic() - start,

@@ -70,11 +70,16 @@ def join_parts(task: Task, parts: Sequence[Audio], model_rate: int) -> Audio:
             "again with one version",
             "mixed_versions",
         )
+    from ttsops.server.audio import PCM_RATE
+
     pcm = b"".join(p.data for p in parts)
-    rate = task.sample_rate or model_rate
-    if task.response_format == "pcm" and rate == model_rate:
+    fmt = task.response_format
+    # The rate one request would have got: pcm defaults to 24 kHz (OpenAI's), the rest to
+    # the model's own.
+    rate = task.sample_rate or (PCM_RATE if fmt == "pcm" else model_rate)
+    if fmt == "pcm" and rate == model_rate:
         data = pcm
-    elif task.response_format == "wav" and rate == model_rate:
+    elif fmt == "wav" and rate == model_rate:
         data = _wav(pcm, rate)
     else:
         import numpy as np
@@ -83,7 +88,7 @@ def join_parts(task: Task, parts: Sequence[Audio], model_rate: int) -> Audio:
 
         # The inverse of the server's to_int16, so the one encoder sees what the model made.
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32767.0
-        data = encode_audio(samples, model_rate, task.response_format, task.sample_rate)
+        data = encode_audio(samples, model_rate, fmt, rate)
     duration, out_rate = probe_audio(data, task.response_format, rate)
     return Audio(
         data=data,

@@ -294,8 +294,10 @@ class _Run:
         for text in texts:
             if self.stop.is_set():
                 raise _StoppedError
+            # Raw pcm at the model's own rate (named: the server's pcm default is 24 kHz),
+            # joined, then encoded once into the task's format and rate.
             part = dataclasses.replace(
-                task, input_text=text, response_format="pcm", sample_rate=None
+                task, input_text=text, response_format="pcm", sample_rate=self.info.sample_rate
             )
             audio, attempts = self._request(part, voice)
             audios.append(audio)
