@@ -43,6 +43,7 @@ __all__ = [
     "ProgressFn",
     "RoundFn",
     "default_workers",
+    "round_order",
     "run_gate",
 ]
 
@@ -172,7 +173,8 @@ def run_gate(
 
     key = cache_key(eval_set, settings)
     sides = _Sides(_read_cache(cache, fresh_baseline, base_manifest.digest, key, eval_set, notes))
-    first = eval_set.pool[: plan.looks[0]]
+    order = round_order(eval_set)
+    first = order[: plan.looks[0]]
     needs_baseline = any(u.id not in sides.cached for u in first)
     requested = workers or settings.workers or default_workers()
     count = max(1, min(requested, 2 * len(first)))
@@ -199,7 +201,7 @@ def run_gate(
             pool, plan, eval_set, sides, settings, cand_manifest, rounds, progress, on_round
         )
     scored = rounds[-1]["sentences"]
-    used = eval_set.pool[:scored]
+    used = order[:scored]
     cand = [sides.candidate[u.id] for u in used]
     base = [b for u in used if (b := sides.baseline_view(u)) is not None]
     if cache is not None:
@@ -240,13 +242,14 @@ def _rounds(
     on_round: RoundFn | None,
 ) -> Verdict:
     """Score round after round until ``decide`` stops; the final (annotated) verdict."""
+    order = round_order(eval_set)
     strict = look_settings(settings, plan)
     probes = settings.timing_sentences
     done = 0
     verdict = Verdict.from_checks(())
     for number, look in enumerate(plan.looks, start=1):
         jobs: list[_Job] = []
-        for utt in eval_set.pool[done:look]:
+        for utt in order[done:look]:
             jobs.append(("candidate", utt, False))
             if utt.id not in sides.cached:
                 jobs.append(("baseline", utt, False))
@@ -258,7 +261,7 @@ def _rounds(
         for result, timing_only in pool.run(jobs, progress):
             sides.add(result, timing_only)
         done = look
-        used = eval_set.pool[:look]
+        used = order[:look]
         cand = [sides.candidate[u.id] for u in used]
         base = [b for u in used if (b := sides.baseline_view(u)) is not None]
         verdict = judge(cand, base, strict, expected_rate=manifest.sample_rate)
@@ -283,6 +286,20 @@ def _rounds(
         if decision.stop:
             return annotate(verdict, decision, look, plan)
     return verdict
+
+
+def round_order(eval_set: EvalSet) -> tuple[Utterance, ...]:
+    """The order sentences are scored in: the core shortest first, then the pool likewise.
+
+    The first round is where a broken voice fails, so it takes the cheapest sentences (a
+    fail on them is a fail: every kind of sentence must be spoken well); a pass still needs
+    every core sentence, so the order never decides a pass.
+    """
+
+    def shortest(utts: tuple[Utterance, ...]) -> tuple[Utterance, ...]:
+        return tuple(sorted(utts, key=lambda u: len(u.text)))
+
+    return shortest(eval_set.utterances) + shortest(eval_set.extra)
 
 
 def _read_cache(
@@ -334,10 +351,16 @@ def _provenance(
     baseline: dict[str, Any] = {"source": source, "cached": len(cached), "fresh": fresh}
     if cached:
         baseline["scored_at"] = min(c.scored_at for c in cached).isoformat()
-        baseline["timing"] = (
-            f"real-time factor and first-audio latency re-measured on {len(sides.timing)} "
-            "sentences synthesized alongside the candidate (cached timing is not comparable)"
-        )
+        if sides.timing:
+            baseline["timing"] = (
+                f"real-time factor and first-audio latency re-measured on {len(sides.timing)} "
+                "sentences synthesized alongside the candidate (cached timing is not comparable)"
+            )
+        else:
+            baseline["timing"] = (
+                "timing not re-measured: the gate stopped before the round where a pass "
+                "becomes possible (cached timing is not comparable)"
+            )
     cache_state = "off" if not with_cache else "refreshed" if fresh_baseline else "on"
     return {
         "candidate": {"source": "fresh", "fresh": len(used)},
