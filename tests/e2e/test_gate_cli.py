@@ -127,6 +127,24 @@ def test_gate_of_a_registered_version_against_the_live_one(
     assert json.loads((report / "report.json").read_text())["eval_set"]["count"] == 14
     assert (report / "metrics.png").stat().st_size > 10_000
     assert len(list((report / "audio" / "candidate").glob("*.wav"))) == 14
+    _the_second_gate_uses_the_score_cache(home, short_set)
+
+
+def _the_second_gate_uses_the_score_cache(home: Path, short_set: Path) -> None:
+    """Gated again, the live baseline's scores come from the cache; --no-cache scores it."""
+    again = ttsops("gate", "1.1.0", "--eval-set", str(short_set), home=home)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "baseline: 14 sentences from the score cache (scored " in again.stdout
+    assert "decided after round 2 of at most 2 (14 sentences)" in again.stdout
+    fresh = ttsops(
+        *("gate", "1.1.0", "--eval-set", str(short_set), "--limit", "5"),
+        *("--no-cache", "--json"),
+        home=home,
+    )
+    data = json.loads(fresh.stdout)
+    assert data["provenance"]["baseline"]["source"] == "fresh"
+    assert data["provenance"]["cache"]["state"] == "refreshed"
+    assert [r["baseline_scored"] for r in data["rounds"]] == [5]
 
 
 def test_without_a_live_version_the_baseline_must_be_named(

@@ -244,20 +244,21 @@ def _rounds(
     """Score round after round until ``decide`` stops; the final (annotated) verdict."""
     order = round_order(eval_set)
     strict = look_settings(settings, plan)
-    probes = settings.timing_sentences
+    # A cached baseline's timing is re-taken on the core's last sentences (the rounds where
+    # a pass becomes possible: a voice that fails earlier never loads the baseline) and on
+    # every reserve sentence (more pairs, should rtf_ratio be the undecided check).
+    timed_from = max(0, plan.core - settings.timing_sentences)
     done = 0
     verdict = Verdict.from_checks(())
     for number, look in enumerate(plan.looks, start=1):
         jobs: list[_Job] = []
-        for utt in order[done:look]:
+        for index in range(done, look):
+            utt = order[index]
             jobs.append(("candidate", utt, False))
             if utt.id not in sides.cached:
                 jobs.append(("baseline", utt, False))
-            elif probes > 0 and look >= plan.core:
-                # Timing is re-taken only in the round where a pass becomes possible: a
-                # voice that fails earlier never loads the baseline at all.
+            elif index >= timed_from and settings.timing_sentences > 0:
                 jobs.append(("baseline", utt, True))
-                probes -= 1
         for result, timing_only in pool.run(jobs, progress):
             sides.add(result, timing_only)
         done = look
