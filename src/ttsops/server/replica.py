@@ -99,6 +99,7 @@ class Replica:
             engine=m.engine,
             sample_rate=m.sample_rate,
             voices=list(m.voices),
+            max_input_chars=self.settings.max_input_chars,
             workers=self.pool.workers,
             queue_size=self.pool.queue_size,
             supports_prompt_audio=bool(
@@ -172,7 +173,7 @@ class Replica:
         if len(text) > limit:
             raise InputTooLongError(
                 f"input is {len(text)} characters; the limit is {limit}. Split the text into "
-                "several requests (or use `ttsops batch`)"
+                "several requests (`ttsops batch` splits long lines at sentence ends for you)"
             )
         cleaned = clean_text(text)
         if not any(ch.isalnum() for ch in cleaned):

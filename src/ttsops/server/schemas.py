@@ -108,6 +108,9 @@ class VersionInfo(BaseModel):
     voices: list[str]
     """Voices a request may ask for."""
 
+    max_input_chars: int
+    """Longest ``input`` a speech request may have; ``ttsops batch`` splits longer lines."""
+
     workers: int
     """Syntheses run at once."""
 
