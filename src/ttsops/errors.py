@@ -35,7 +35,8 @@ with a JSON body ``{"error": {"type", "code", "message"}}``.
     │   ├── RolloutRefusedError      nothing to roll back to, already live, disk full (409)
     │   ├── IllegalTransitionError   a phase change the transition table refuses (409)
     │   └── RouterError              nginx is missing, refused its config, or did not switch
-    └── BatchError                   a batch could not run
+    ├── BatchError                   a batch could not run
+    └── ContainerError               no container engine, or a build, run or push failed
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "BatchError",
     "BundleError",
     "ConfigError",
+    "ContainerError",
     "CorruptBlobError",
     "DeploymentBusyError",
     "DeploymentNotFoundError",
@@ -278,3 +280,9 @@ class BatchError(TtsopsError):
     """A batch could not run."""
 
     code = "batch_error"
+
+
+class ContainerError(TtsopsError):
+    """No Docker-compatible engine was found, or an image build, run or push failed."""
+
+    code = "container_error"
