@@ -74,6 +74,12 @@ class ServerSettings(BaseModel):
     """Noise seed used when a request names none (same text + seed → identical audio);
     None draws fresh noise for every request."""
 
+    image: str | None = None
+    """The container image this replica runs in (``TTSOPS_IMAGE``, set by the image)."""
+
+    image_id: str | None = None
+    """That image's content id (``TTSOPS_IMAGE_ID``, set by whoever starts the container)."""
+
     voice_aliases: dict[str, str] = Field(default_factory=dict)
     """Voice name → one of the bundle's voices, e.g. ``{alloy = "joe"}``. OpenAI's names
     (alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, shimmer, verse) not listed
@@ -393,6 +399,7 @@ _ENV_KEYS = {
     "TTSOPS_AGENT_URL": "agent_url",
     "TTSOPS_TOKEN": "token",
 }
+_SERVER_ENV_KEYS = {"TTSOPS_IMAGE": "image", "TTSOPS_IMAGE_ID": "image_id"}
 
 
 def load_settings(
@@ -416,6 +423,11 @@ def load_settings(
     for key, field in _ENV_KEYS.items():
         if env.get(key):
             data[field] = env[key]
+    for key, field in _SERVER_ENV_KEYS.items():
+        if env.get(key):
+            server = data.setdefault("server", {})
+            if isinstance(server, dict):
+                server[field] = env[key]
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

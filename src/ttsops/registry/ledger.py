@@ -26,6 +26,7 @@ from ttsops.registry.models import (
     EventRow,
     GateReportRow,
     GateScoreRow,
+    ImageRow,
     VersionRow,
     utcnow,
 )
@@ -35,6 +36,7 @@ from ttsops.registry.records import (
     EventKind,
     EventRecord,
     GateReportRecord,
+    ImageRecord,
     ScoreRecord,
     Verdict,
     VersionRecord,
@@ -297,6 +299,50 @@ class Ledger:
                 for uid, result in results.items()
             )
         return len(results)
+
+    # -- images ---------------------------------------------------------------------------
+
+    def record_image(
+        self,
+        version: str,
+        reference: str,
+        image_id: str,
+        *,
+        model: str,
+        size: int,
+        actor: str | None = None,
+    ) -> ImageRecord:
+        """Record that ``reference`` (content id ``image_id``) is an image of ``version``."""
+        with self._tx() as s:
+            _version_row(s, version)
+            row = ImageRow(
+                version=version,
+                reference=reference,
+                image_id=image_id,
+                model=model,
+                size=size,
+                created_at=utcnow(),
+            )
+            s.add(row)
+            s.flush()
+            s.add(
+                _event(
+                    EventKind.IMAGE_BUILT,
+                    f"image {reference} ({image_id[:19]}, {model}) built of {version}",
+                    actor,
+                    version=version,
+                    data={"image_row": row.id, "reference": reference, "image_id": image_id},
+                )
+            )
+            return row.to_record()
+
+    def images(self, version: str | None = None) -> list[ImageRecord]:
+        """Images built of versions, newest first, optionally of one version."""
+        query = select(ImageRow).order_by(ImageRow.id.desc())
+        if version is not None:
+            query = query.where(ImageRow.version == version)
+        with self._tx() as s:
+            return [row.to_record() for row in s.scalars(query)]
 
     # -- deployments ----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from ttsops.registry.records import (
     DeploymentState,
     EventRecord,
     GateReportRecord,
+    ImageRecord,
     ScoreRecord,
     Stage,
     Verdict,
@@ -41,6 +42,7 @@ __all__ = [
     "EventRow",
     "GateReportRow",
     "GateScoreRow",
+    "ImageRow",
     "UTCDateTime",
     "VersionRow",
     "utcnow",
@@ -167,6 +169,32 @@ class GateScoreRow(Base):
             utterance_id=self.utterance_id,
             result=self.result,
             scored_at=self.scored_at,
+        )
+
+
+class ImageRow(Base):
+    """One container image built of a version; a rebuild adds a row (newest is current)."""
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(ForeignKey("versions.version"), index=True)
+    reference: Mapped[str] = mapped_column(String(300))
+    image_id: Mapped[str] = mapped_column(String(80))
+    model: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+    def to_record(self) -> ImageRecord:
+        """The row as a plain record."""
+        return ImageRecord(
+            id=self.id,
+            version=self.version,
+            reference=self.reference,
+            image_id=self.image_id,
+            model=self.model,
+            size=self.size,
+            created_at=self.created_at,
         )
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "EventKind",
     "EventRecord",
     "GateReportRecord",
+    "ImageRecord",
     "ScoreRecord",
     "Stage",
     "Verdict",
@@ -80,6 +81,7 @@ class EventKind(StrEnum):
     ALERT = "alert"
     HEAL = "patrol.heal"
     RELEASE = "release"
+    IMAGE_BUILT = "image.built"
     NOTE = "note"
 
 
@@ -144,6 +146,23 @@ class GateReportRecord:
     summary: dict[str, Any]
     report_uri: str | None
     """Where the full report (JSON, Markdown, PNG) lives."""
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """A container image built of a version (``ttsops image build``)."""
+
+    id: int
+    version: str
+    reference: str
+    """``REPO:VERSION`` the image was tagged with."""
+    image_id: str
+    """The image's content id (``sha256:…``)."""
+    model: str
+    """``baked`` (the bundle is in the image) or ``store`` (fetched at start)."""
+    size: int
+    """Bytes, as the engine reported."""
     created_at: datetime
 
 

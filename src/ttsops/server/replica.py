@@ -105,6 +105,8 @@ class Replica:
             supports_prompt_audio=bool(
                 self.pool.engine is not None and self.pool.engine.supports_prompt_audio
             ),
+            image=self.settings.image,
+            image_id=self.settings.image_id,
         )
 
     # -- life -------------------------------------------------------------------------

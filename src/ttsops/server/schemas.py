@@ -120,6 +120,12 @@ class VersionInfo(BaseModel):
     supports_prompt_audio: bool
     """Whether the engine can clone a voice from reference audio (false while loading)."""
 
+    image: str | None = None
+    """The container image serving it (``REPO:VERSION``), when it runs in one."""
+
+    image_id: str | None = None
+    """That image's content id (``sha256:…``), when the container was told it."""
+
 
 class ModelEntry(BaseModel):
     """One model of ``GET /v1/models`` (OpenAI's fields, then ttsops's)."""
