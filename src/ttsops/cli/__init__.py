@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ttsops import __version__
-from ttsops.cli import agent, batch, bundle, deploy, gate, registry, release, serve
+from ttsops.cli import agent, batch, bundle, deploy, gate, image, probe, registry, release, serve
 from ttsops.errors import TtsopsError
 
 __all__ = ["app", "main"]
@@ -31,6 +31,8 @@ app.command("serve")(serve.serve)
 app.command("agent")(agent.agent)
 deploy.register_commands(app)
 app.command("release")(release.release)
+app.add_typer(image.app, name="image")
+app.command("probe")(probe.probe)
 
 
 def _version(value: bool) -> None:

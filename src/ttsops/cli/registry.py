@@ -218,6 +218,7 @@ def show(
         lineage = _lineage(reg, rec)
         reports = reg.ledger.gate_reports(rec.version)
         deployments = reg.ledger.list_deployments(version=rec.version)
+        images = reg.ledger.images(rec.version)
     if as_json:
         output.print_json(
             {
@@ -226,6 +227,7 @@ def show(
                 "lineage": lineage,
                 "gate_reports": _jsonable(reports),
                 "deployments": _jsonable(deployments),
+                "images": _jsonable(images),
             }
         )
         return
@@ -246,6 +248,7 @@ def show(
             ("registered", f"{_when(rec.created_at)} UTC"),
             ("collected", f"{_when(rec.collected_at)} UTC" if rec.collected_at else "-"),
             ("lineage", " ← ".join([rec.version, *lineage]) if lineage else "-"),
+            ("image", f"{images[0].reference} ({images[0].image_id[:19]}…)" if images else "-"),
         ],
     )
     output.table(
@@ -265,6 +268,15 @@ def show(
         ]
         or [["-", "no gate run yet", "", "", ""]],
     )
+    if images:
+        output.table(
+            "Images",
+            ["REFERENCE", "ID", "MODEL", "SIZE", "BUILT"],
+            [
+                [i.reference, i.image_id[:19], i.model, _size(i.size), _when(i.created_at)]
+                for i in images
+            ],
+        )
     cut = output.table(
         "Deployments",
         ["ID", "STRATEGY", "STATE", "CREATED", "FINISHED", "REASON"],

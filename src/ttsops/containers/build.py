@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -110,7 +111,7 @@ def build_image(
         if model == "baked":
             assert bundle_dir is not None and manifest is not None
             _link_tree(bundle_dir, context / "model", [MANIFEST_NAME, *manifest.files])
-        spec = _spec(reference, base, model, manifest, wheel, wheels.key)
+        spec = _spec(reference, base, model, manifest, wheel, wheels.key, _git_sha(root))
         (context / "Dockerfile").write_text(render_dockerfile(spec), encoding="utf-8")
         step("build")
         args = ["build", "--tag", reference, "--file", str(context / "Dockerfile")]
@@ -136,6 +137,7 @@ def _spec(
     manifest: Manifest | None,
     wheel: Path,
     wheels_key: str,
+    checkout_sha: str,
 ) -> ImageSpec:
     repo, _, tag = reference.rpartition(":")
     wheel_sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
@@ -143,16 +145,33 @@ def _spec(
         reference=reference,
         base=base,
         wheel=wheel.name,
-        wheels_key=hashlib.sha256(f"{wheels_key} {wheel_sha}".encode()).hexdigest()[:16],
+        wheel_sha256=wheel_sha,
+        wheels_key=wheels_key,
         model=model,
         title=manifest.name if manifest is not None else repo.rsplit("/", 1)[-1],
         version=manifest.version if manifest is not None else tag,
-        revision=(manifest.source.git_sha or "") if manifest is not None else "",
+        revision=(manifest.source.git_sha if manifest else None) or checkout_sha,
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         source=SOURCE_URL,
-        digest=manifest.digest if manifest is not None else "",
+        digest=manifest.digest if manifest is not None and model == "baked" else "",
+        store_version=manifest.version if manifest is not None and model == "store" else "",
         ttsops_version=ttsops.__version__,
     )
+
+
+def _git_sha(root: Path) -> str:
+    """The checkout's commit, for images of bundles that do not record theirs."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def _link_tree(src: Path, dest: Path, names: list[str]) -> None:

@@ -26,8 +26,11 @@ class ImageSpec:
     wheel: str
     """File name of the ttsops wheel in the build context's ``wheels/``."""
 
+    wheel_sha256: str
+    """sha256 of that wheel: a change re-runs its install."""
+
     wheels_key: str
-    """Hash of every wheel installed (the lock's and ttsops'): a change re-runs the install."""
+    """Hash of the locked requirements and platform: a change re-runs their install."""
 
     model: ModelMode
     """``baked``: the bundle is in the image; ``store``: fetched at start."""
@@ -52,6 +55,9 @@ class ImageSpec:
 
     ttsops_version: str
     """The ttsops inside."""
+
+    store_version: str = ""
+    """A store image's default ``TTSOPS_VERSION`` (the run may name another); else empty."""
 
     uid: int = 10001
     """The non-root user's uid and gid."""
