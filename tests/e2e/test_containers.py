@@ -1,0 +1,302 @@
+"""Container images with real podman: build joe, run it non-root, heal-check, serve, stop.
+
+The base image and the wheels are cached outside the checkout (keyed by their recipe), so
+only the first run on a machine builds them. Every container and the API service a test
+starts are removed by ID / PID at the end; the images stay as the build cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ttsops.containers import ContainerEngine, PodmanService, find_engine
+from ttsops.errors import ContainerError
+
+
+def _engine_or_reason() -> tuple[ContainerEngine | None, str]:
+    try:
+        engine = find_engine()
+    except ContainerError as exc:
+        return None, exc.message
+    if engine.kind == "podman" and os.geteuid() != 0:
+        return None, "podman here is set up rootful only: run the container tests as root"
+    return engine, ""
+
+
+_ENGINE, _WHY = _engine_or_reason()
+
+pytestmark = [
+    pytest.mark.container,
+    pytest.mark.slow,
+    pytest.mark.timeout(900),  # the first run on a machine builds the base image and wheels
+    pytest.mark.skipif(_ENGINE is None, reason=f"no container engine: {_WHY}"),
+]
+
+_BAKED = "localhost/ttsops-test-joe:1.0.0"
+_STORE = "localhost/ttsops-test-joe-store:1.0.0"
+
+
+@pytest.fixture(scope="session")
+def engine() -> ContainerEngine:
+    """The engine the tests drive (podman with ttsops' private config here)."""
+    assert _ENGINE is not None
+    return _ENGINE
+
+
+def ttsops(*args: str, home: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run ``ttsops ARGS`` with its registry under ``home``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TTSOPS_", "AWS_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "ttsops", *args],
+        cwd=home,
+        env={**env, "TTSOPS_HOME": str(home), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def registry_home(tmp_path_factory: pytest.TempPathFactory, joe_bundle: Path) -> Path:
+    """A registry with joe 1.0.0, readable by the containers' non-root user."""
+    home = tmp_path_factory.mktemp("container-registry")
+    done = ttsops("register", str(joe_bundle), "--version", "1.0.0", home=home)
+    assert done.returncode == 0, done.stderr
+    _readable(home)
+    return home
+
+
+def _readable(path: Path) -> None:
+    for p in [path, *path.rglob("*")]:
+        p.chmod(p.stat().st_mode | (0o555 if p.is_dir() else 0o444))
+
+
+def _build(home: Path, *args: str) -> dict[str, Any]:
+    started = time.monotonic()
+    done = ttsops("image", "build", *args, "--json", home=home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout)
+    print(f"\nimage build {args}: {time.monotonic() - started:.1f} s")
+    return result
+
+
+@pytest.fixture(scope="session")
+def baked(registry_home: Path) -> dict[str, Any]:
+    """joe 1.0.0 built into an image with the model baked in (the --json answer)."""
+    return _build(registry_home, "1.0.0", "--tag", _BAKED)
+
+
+@pytest.fixture(scope="session")
+def store_image(registry_home: Path) -> dict[str, Any]:
+    """A store image of joe 1.0.0: no model inside, fetched at start."""
+    return _build(registry_home, "1.0.0", "--tag", _STORE, "--model", "store")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Container:
+    """One container the test started; removed by ID when the test ends."""
+
+    def __init__(self, engine: ContainerEngine, image: str, *args: str) -> None:
+        self.engine = engine
+        self.port = _free_port()
+        self.name = f"ttsops-test-{uuid.uuid4().hex[:8]}"
+        done = engine.run(
+            "run",
+            "-d",
+            "--pull=never",
+            "--name",
+            self.name,
+            "-p",
+            f"127.0.0.1:{self.port}:6006",
+            "--memory",
+            "1g",
+            *args,
+            image,
+        )
+        self.id = done.stdout.strip().splitlines()[-1]
+
+    @property
+    def url(self) -> str:
+        """Where the published port answers."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def inspect(self, fmt: str) -> str:
+        """One field of ``inspect``."""
+        return self.engine.run("inspect", "--format", fmt, self.id).stdout.strip()
+
+    def logs(self) -> str:
+        """Everything the container printed."""
+        done = self.engine.run("logs", self.id, check=False)
+        return done.stdout + done.stderr
+
+    def wait_healthy(self, deadline_s: float = 240) -> float:
+        """Run the image's health check until it passes; seconds it took."""
+        started = time.monotonic()
+        while time.monotonic() - started < deadline_s:
+            if self.inspect("{{.State.Running}}") != "true":
+                pytest.fail(f"container exited before it was healthy:\n{self.logs()}")
+            if self.engine.run("healthcheck", "run", self.id, check=False).returncode == 0:
+                return time.monotonic() - started
+            time.sleep(0.5)
+        pytest.fail(f"container not healthy in {deadline_s} s:\n{self.logs()}")
+
+    def remove(self) -> None:
+        """Remove the container (stopping it first, gracefully)."""
+        self.engine.run("rm", "-f", "-t", "10", self.id, check=False)
+
+
+@pytest.fixture
+def containers(engine: ContainerEngine) -> Iterator[list[Container]]:
+    """Containers a test starts, each removed by ID at its end."""
+    started: list[Container] = []
+    yield started
+    for c in started:
+        c.remove()
+
+
+def _speak(url: str) -> httpx.Response:
+    body = {"model": "tts-1", "input": "Hello from a container.", "voice": "alloy"}
+    return httpx.post(f"{url}/v1/audio/speech", json={**body, "response_format": "wav"}, timeout=60)
+
+
+def test_baked_image_serves_as_non_root_and_stops_with_exit_0(
+    engine: ContainerEngine, baked: dict[str, Any], containers: list[Container]
+) -> None:
+    """The baked image runs non-root under a memory limit, heals, speaks, and drains on stop."""
+    box = Container(engine, _BAKED, "-e", f"TTSOPS_IMAGE_ID={baked['id']}")
+    containers.append(box)
+    ready = box.wait_healthy()
+    print(f"\ncontainer start → healthy: {ready:.1f} s")
+    assert engine.run("exec", box.id, "id", "-u").stdout.strip() == "10001"
+    answer = _speak(box.url)
+    assert answer.status_code == 200
+    assert answer.headers["x-ttsops-version"] == "joe@1.0.0"
+    assert answer.content[:4] == b"RIFF" and len(answer.content) > 20_000
+    info = httpx.get(f"{box.url}/version", timeout=10).json()
+    assert info["image"] == _BAKED
+    assert info["image_id"] == baked["id"]
+    stop = engine.run("stop", "-t", "30", box.id)
+    assert stop.returncode == 0
+    assert box.inspect("{{.State.ExitCode}}") == "0"
+
+
+def test_baked_image_is_labelled_and_recorded(
+    baked: dict[str, Any], registry_home: Path, joe_bundle: Path
+) -> None:
+    """OCI labels name version, revision, time, source and digest; the ledger has the image."""
+    from ttsops.bundle import load_manifest
+
+    labels = baked["labels"]
+    assert labels["org.opencontainers.image.version"] == "1.0.0"
+    assert len(labels["org.opencontainers.image.revision"]) == 40
+    assert labels["org.opencontainers.image.created"].endswith("Z")
+    assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert labels["io.ttsops.bundle.digest"] == load_manifest(joe_bundle).digest
+    shown = ttsops("show", "1.0.0", "--json", home=registry_home)
+    images = json.loads(shown.stdout)["images"]
+    assert images[0]["reference"] == _BAKED and images[0]["image_id"] == baked["id"]
+
+
+def _store_args(home: Path) -> list[str]:
+    return [
+        "-v",
+        f"{home}:/registry:ro",
+        "-e",
+        "TTSOPS_STORE_URL=file:///registry/store",
+        "-e",
+        "TTSOPS_LEDGER_URL=sqlite:////registry/ledger.db",
+    ]
+
+
+def test_store_image_fetches_verifies_and_serves(
+    engine: ContainerEngine,
+    store_image: dict[str, Any],
+    registry_home: Path,
+    containers: list[Container],
+) -> None:
+    """A store image holds no model: it fetches 1.0.0 from the mounted store, then speaks."""
+    assert store_image["labels"]["io.ttsops.model"] == "store"
+    assert engine.run(
+        "run", "--rm", "--pull=never", "--entrypoint", "ls", _STORE, "/opt/ttsops"
+    ).stdout.split() == ["venv"]
+    box = Container(engine, _STORE, *_store_args(registry_home))
+    containers.append(box)
+    box.wait_healthy()
+    assert _speak(box.url).headers["x-ttsops-version"] == "joe@1.0.0"
+    assert "every file matches its digest" in box.logs()
+
+
+def test_store_image_refuses_a_tampered_blob_at_once(
+    engine: ContainerEngine,
+    store_image: dict[str, Any],
+    registry_home: Path,
+    tmp_path: Path,
+    containers: list[Container],
+) -> None:
+    """One byte changed in the stored model: the container exits 1 with one clear line."""
+    bad = tmp_path / "registry"
+    shutil.copytree(registry_home, bad)
+    blob = max((bad / "store").rglob("*"), key=lambda p: p.stat().st_size if p.is_file() else 0)
+    data = bytearray(blob.read_bytes())
+    data[1000] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    _readable(bad)
+    box = Container(engine, _STORE, *_store_args(bad))
+    containers.append(box)
+    code = engine.run("wait", box.id, timeout=120).stdout.strip()
+    assert code == "1"
+    errors = [ln for ln in box.logs().splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "tampered with" in errors[0]
+
+
+def test_push_to_an_unreachable_registry_fails_clearly(
+    baked: dict[str, Any], registry_home: Path
+) -> None:
+    """No registry listens at 127.0.0.1:1: exit 1 naming the registry and what to check."""
+    done = ttsops(
+        "image", "build", "1.0.0", "--tag", "127.0.0.1:1/joe:1.0.0", "--push", home=registry_home
+    )
+    assert done.returncode == 1
+    assert "pushing 127.0.0.1:1/joe:1.0.0 to registry 127.0.0.1:1 failed" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_podman_service_serves_the_docker_api(
+    engine: ContainerEngine, baked: dict[str, Any]
+) -> None:
+    """The Docker SDK reaches podman's socket and sees the image; the service stops by PID."""
+    import docker
+
+    if engine.kind != "podman":
+        pytest.skip("the API service is podman's; this engine is " + engine.kind)
+    service = PodmanService(engine)
+    url = service.start()
+    try:
+        client = docker.DockerClient(base_url=url, version="1.41")
+        assert client.ping()
+        assert client.images.get(_BAKED).id == baked["id"]
+        client.close()
+    finally:
+        pid = service.proc.pid if service.proc else None
+        service.stop()
+    assert pid is not None and not Path(f"/proc/{pid}").exists()
