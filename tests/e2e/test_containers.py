@@ -58,7 +58,10 @@ def engine() -> ContainerEngine:
 
 def ttsops(*args: str, home: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run ``ttsops ARGS`` with its registry under ``home``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TTSOPS_", "AWS_"))}
+    keep = ("TTSOPS_CONTAINERS_DIR",)  # where the engine's caches are: the tests' too
+    env = {
+        k: v for k, v in os.environ.items() if k in keep or not k.startswith(("TTSOPS_", "AWS_"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "ttsops", *args],
         cwd=home,
@@ -270,12 +273,14 @@ def test_store_image_refuses_a_tampered_blob_at_once(
 
 
 def test_push_to_an_unreachable_registry_fails_clearly(
-    baked: dict[str, Any], registry_home: Path
+    engine: ContainerEngine, baked: dict[str, Any], registry_home: Path
 ) -> None:
     """No registry listens at 127.0.0.1:1: exit 1 naming the registry and what to check."""
-    done = ttsops(
-        "image", "build", "1.0.0", "--tag", "127.0.0.1:1/joe:1.0.0", "--push", home=registry_home
-    )
+    tag = "127.0.0.1:1/joe:1.0.0"
+    try:
+        done = ttsops("image", "build", "1.0.0", "--tag", tag, "--push", home=registry_home)
+    finally:
+        engine.run("rmi", tag, check=False)
     assert done.returncode == 1
     assert "pushing 127.0.0.1:1/joe:1.0.0 to registry 127.0.0.1:1 failed" in done.stderr
     assert "Traceback" not in done.stderr
