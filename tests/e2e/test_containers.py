@@ -305,3 +305,40 @@ def test_podman_service_serves_the_docker_api(
         pid = service.proc.pid if service.proc else None
         service.stop()
     assert pid is not None and not Path(f"/proc/{pid}").exists()
+
+
+def test_slot_containers_start_get_adopted_and_stop(
+    engine: ContainerEngine, baked: dict[str, Any], tmp_path: Path
+) -> None:
+    """A slot container becomes ready, a restarted agent adopts it, stop drains and removes it."""
+    from ttsops.containers.slots import ContainerLimits, ContainerSlots
+
+    if engine.kind != "podman":
+        pytest.skip("the API service is podman's; this engine is " + engine.kind)
+    service = PodmanService(engine)
+    url = service.start()
+    state = tmp_path / "agent"
+    slots = ContainerSlots(
+        url, state, lambda v: (_BAKED, baked["id"]), limits=ContainerLimits(memory="1g")
+    )
+    try:
+        slots.start("blue", "1.0.0")
+        deadline = time.monotonic() + 240
+        while (info := slots.status("blue")) is not None and info.state != "ready":
+            assert info.state == "starting", info
+            assert time.monotonic() < deadline, "slot container not ready"
+            time.sleep(0.5)
+        assert info is not None and info.port is not None
+        assert _speak(f"http://127.0.0.1:{info.port}").headers["x-ttsops-version"] == "joe@1.0.0"
+        again = ContainerSlots(url, state, lambda v: (_BAKED, baked["id"]))
+        adopted = again.status("blue")
+        assert adopted is not None and adopted.container_id == info.container_id
+        assert ContainerSlots(url, tmp_path / "other", lambda v: ("", "")).slots() == []
+        assert "ready" in again.logs("blue")
+        again.close()
+        slots.stop("blue")
+        assert slots.status("blue") is None
+    finally:
+        slots.stop("blue")
+        slots.close()
+        service.stop()

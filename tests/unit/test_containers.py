@@ -101,3 +101,35 @@ def test_no_engine_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ContainerError, match=r"system-deps\.sh"):
         find_engine(tmp_path / "state", env={})
+
+
+def test_slot_containers_ask_for_limits_labels_and_a_loopback_port() -> None:
+    """The run request: loopback port, labels to adopt by, memory, CPUs and GPUs as configured."""
+    from ttsops.containers.slots import ContainerLimits, container_run_args
+
+    args = container_run_args(
+        image="localhost/joe:1.0.0",
+        image_id="sha256:abc",
+        slot="green",
+        version="1.0.0",
+        port=41000,
+        owner="0123456789ab",
+        limits=ContainerLimits(memory="2g", cpus=1.5, gpus=1),
+    )
+    assert args["ports"] == {"6006/tcp": ("127.0.0.1", 41000)}
+    assert args["labels"]["io.ttsops.slot"] == "green"
+    assert args["labels"]["io.ttsops.version"] == "1.0.0"
+    assert args["mem_limit"] == "2g" and args["nano_cpus"] == 1_500_000_000
+    (request,) = args["device_requests"]
+    assert request["Count"] == 1 and request["Capabilities"] == [["gpu"]]
+    assert args["environment"]["TTSOPS_IMAGE_ID"] == "sha256:abc"
+    plain = container_run_args(
+        image="i",
+        image_id="",
+        slot="blue",
+        version="1.0.0",
+        port=1,
+        owner="o",
+        limits=ContainerLimits(memory=None),
+    )
+    assert "mem_limit" not in plain and "device_requests" not in plain

@@ -14,16 +14,21 @@ from ttsops.containers.engine import (
     containers_state_dir,
     find_engine,
 )
+from ttsops.containers.slots import ContainerLimits, ContainerSlots, SlotStatus, container_run_args
 
 __all__ = [
     "BASE_RECIPE",
     "BuiltImage",
     "ContainerEngine",
+    "ContainerLimits",
+    "ContainerSlots",
     "ImageSpec",
     "ModelMode",
     "PodmanService",
+    "SlotStatus",
     "base_image_tag",
     "build_image",
+    "container_run_args",
     "containers_state_dir",
     "ensure_base_image",
     "find_engine",

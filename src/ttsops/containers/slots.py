@@ -1,0 +1,224 @@
+"""Slots as containers: each slot a container of its version's image, via the Docker API.
+
+The same questions as process slots (start, status, stop) answered with the Docker Engine
+API (the ``docker`` SDK; podman's compatible socket here). Containers carry labels (slot,
+version, the state dir that owns them), so a restarted agent finds and adopts them. Stopping
+is graceful (SIGTERM, then the drain limit) — never the SDK's instant SIGKILL. The image's
+health check is run by the agent (nothing schedules it here) and counts for readiness
+together with ``/readyz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ttsops.errors import ContainerError
+
+__all__ = ["SLOT_LABEL", "ContainerLimits", "ContainerSlots", "SlotStatus", "container_run_args"]
+
+SLOT_LABEL = "io.ttsops.slot"
+"""Label naming the slot a container is."""
+
+_VERSION_LABEL = "io.ttsops.version"
+_OWNER_LABEL = "io.ttsops.owner"
+_PORT_LABEL = "io.ttsops.port"
+_SLOT_NAMES = ("blue", "green")
+
+
+@dataclass(frozen=True)
+class ContainerLimits:
+    """Resources one slot container may use (``[agent.container]``)."""
+
+    memory: str | None = "1g"
+    """Memory limit (``512m``, ``2g``); None for none."""
+
+    cpus: float | None = None
+    """CPUs (fractional); None for no limit."""
+
+    gpus: int = 0
+    """GPUs to request from the engine (``device_requests``); 0 for none."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Extra environment of the container."""
+
+
+@dataclass(frozen=True)
+class SlotStatus:
+    """What a slot container is doing now (mirrors the process runtime's ``SlotInfo``)."""
+
+    slot: str
+    version: str
+    state: str
+    """``starting``, ``ready``, ``failed`` or ``exited``."""
+    container_id: str | None
+    port: int | None
+    detail: str = ""
+
+
+def _owner(state_dir: Path) -> str:
+    return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+
+
+def container_run_args(
+    *,
+    image: str,
+    image_id: str,
+    slot: str,
+    version: str,
+    port: int,
+    owner: str,
+    limits: ContainerLimits,
+) -> dict[str, Any]:
+    """The keyword arguments of ``containers.run`` for one slot: a pure function, tested."""
+    args: dict[str, Any] = {
+        "image": image,
+        "detach": True,
+        "name": f"ttsops-{owner}-{slot}",
+        "ports": {"6006/tcp": ("127.0.0.1", port)},
+        "labels": {
+            SLOT_LABEL: slot,
+            _VERSION_LABEL: version,
+            _OWNER_LABEL: owner,
+            _PORT_LABEL: str(port),
+        },
+        "environment": {"TTSOPS_IMAGE_ID": image_id, **limits.env},
+        "stop_signal": "SIGTERM",
+    }
+    if limits.memory:
+        args["mem_limit"] = limits.memory
+    if limits.cpus:
+        args["nano_cpus"] = int(limits.cpus * 1e9)
+    if limits.gpus:
+        import docker.types
+
+        args["device_requests"] = [
+            docker.types.DeviceRequest(count=limits.gpus, capabilities=[["gpu"]])
+        ]
+    return args
+
+
+class ContainerSlots:
+    """Starts, inspects and stops the slot containers of one state dir."""
+
+    def __init__(
+        self,
+        docker_host: str,
+        state_dir: Path,
+        image_of: Callable[[str], tuple[str, str]],
+        *,
+        limits: ContainerLimits | None = None,
+        drain_timeout_s: float = 30.0,
+    ) -> None:
+        """``image_of(version)`` gives (reference, content id) of the version's image."""
+        import docker
+
+        self.client = docker.DockerClient(base_url=docker_host, version="1.41", timeout=120)
+        self.owner = _owner(state_dir)
+        self.image_of = image_of
+        self.limits = limits or ContainerLimits()
+        self.drain_timeout_s = drain_timeout_s
+        self._healthy: set[str] = set()
+
+    def close(self) -> None:
+        """Close the API connection."""
+        self.client.close()
+
+    def _find(self, slot: str) -> Any | None:
+        found = self.client.containers.list(
+            all=True, filters={"label": [f"{SLOT_LABEL}={slot}", f"{_OWNER_LABEL}={self.owner}"]}
+        )
+        return found[0] if found else None
+
+    def start(self, slot: str, version: str) -> str:
+        """Start a container of ``version``'s image in ``slot``; its id."""
+        import docker.errors
+
+        self.stop(slot)
+        image, image_id = self.image_of(version)
+        args = container_run_args(
+            image=image,
+            image_id=image_id,
+            slot=slot,
+            version=version,
+            port=_free_port(),
+            owner=self.owner,
+            limits=self.limits,
+        )
+        try:
+            box = self.client.containers.run(**args)
+        except docker.errors.APIError as exc:
+            raise ContainerError(f"starting {image} in slot {slot} failed: {exc}") from None
+        return str(box.id)
+
+    def status(self, slot: str) -> SlotStatus | None:  # noqa: PLR0911 - one return per state
+        """What ``slot`` is doing, or None when no container of it exists."""
+        box = self._find(slot)
+        if box is None:
+            return None
+        labels = box.labels
+        version, port = labels.get(_VERSION_LABEL, "?"), int(labels.get(_PORT_LABEL, "0"))
+        state = box.attrs.get("State", {})
+        if state.get("Status") != "running":
+            tail = box.logs(tail=5).decode(errors="replace").strip().replace("\n", " | ")
+            code = state.get("ExitCode")
+            return SlotStatus(slot, version, "exited", box.id, port, f"exit {code}: {tail}")
+        try:
+            readyz = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=3)
+            served = httpx.get(f"http://127.0.0.1:{port}/version", timeout=3).json()["version"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return SlotStatus(slot, version, "starting", box.id, port)
+        if served != version:
+            return SlotStatus(slot, version, "failed", box.id, port, f"serves {served}")
+        if readyz.status_code != 200:
+            return SlotStatus(slot, version, "starting", box.id, port)
+        if box.id not in self._healthy:
+            if not self.healthcheck(box.id):
+                return SlotStatus(slot, version, "starting", box.id, port, "health check")
+            self._healthy.add(box.id)
+        return SlotStatus(slot, version, "ready", box.id, port)
+
+    def healthcheck(self, container_id: str) -> bool:
+        """Run the image's health check now (podman: libpod API) or read the engine's verdict."""
+        api = self.client.api
+        answer = api.get(f"{api.base_url}/v4.0.0/libpod/containers/{container_id}/healthcheck")
+        if answer.status_code == 404 and "page not found" in answer.text:
+            health = self.client.containers.get(container_id).attrs["State"].get("Health", {})
+            return bool(health.get("Status") == "healthy")
+        return bool(answer.ok and answer.json().get("Status") == "healthy")
+
+    def slots(self) -> list[SlotStatus]:
+        """Every slot that has a container, running or not."""
+        found = (self.status(name) for name in _SLOT_NAMES)
+        return [info for info in found if info is not None]
+
+    def stop(self, slot: str) -> None:
+        """Drain (SIGTERM, up to the drain limit + 5 s) and remove the slot's container."""
+        box = self._find(slot)
+        if box is None:
+            return
+        if box.status == "running":
+            box.stop(timeout=int(self.drain_timeout_s + 5))
+        box.remove()
+        self._healthy.discard(str(box.id))
+
+    def logs(self, slot: str, tail: int | None = None) -> str:
+        """The slot container's log."""
+        box = self._find(slot)
+        if box is None:
+            raise ContainerError(f"slot {slot} has no container")
+        data: bytes = box.logs(tail=tail if tail is not None else "all")
+        return data.decode(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
