@@ -22,6 +22,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -30,6 +31,7 @@ from ttsops.errors import ConfigError
 __all__ = [
     "AgentSettings",
     "CanarySettings",
+    "ContainerSettings",
     "GateSettings",
     "PatrolSettings",
     "ServerSettings",
@@ -177,6 +179,24 @@ class GateSettings(BaseModel):
     """Plausible range of integrated loudness (LUFS)."""
 
 
+class ContainerSettings(BaseModel):
+    """Slot containers of the agent (section ``[agent.container]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory: str | None = "1g"
+    """Memory limit of each slot container (``512m``, ``2g``); none when empty."""
+
+    cpus: float | None = Field(default=None, gt=0)
+    """CPUs each slot container may use; no limit when unset."""
+
+    gpus: int = Field(default=0, ge=0)
+    """GPUs requested for each slot container (Docker device requests); 0 for none."""
+
+    docker_host: str | None = None
+    """Docker Engine API URL; default ``DOCKER_HOST``, else a podman service the agent starts."""
+
+
 class AgentSettings(BaseModel):
     """The deployment agent of a host (section ``[agent]``)."""
 
@@ -217,6 +237,12 @@ class AgentSettings(BaseModel):
 
     min_free_disk_mb: int = Field(default=500, ge=0)
     """A deploy is refused when the state dir's disk has less free space than this."""
+
+    runtime: Literal["process", "container"] = "process"
+    """Slots as ``ttsops serve`` processes, or as containers of each version's image."""
+
+    container: ContainerSettings = Field(default_factory=ContainerSettings)
+    """Limits and engine of slot containers (``runtime = "container"``)."""
 
 
 class CanarySettings(BaseModel):

@@ -342,3 +342,55 @@ def test_slot_containers_start_get_adopted_and_stop(
         slots.stop("blue")
         slots.close()
         service.stop()
+
+
+def test_agent_with_the_container_runtime_deploys_and_adopts_after_kill_9(
+    engine: ContainerEngine, tmp_path: Path, joe_bundle: Path
+) -> None:
+    """`[agent] runtime = "container"`: 1.0.0 goes live as a container; kill -9, restart, adopt."""
+    from agent_fixtures import AgentProcess
+
+    from ttsops.containers.slots import OWNER_LABEL, slot_owner
+
+    home = tmp_path / "home"
+    home.mkdir()
+    assert ttsops("register", str(joe_bundle), "--version", "1.0.0", home=home).returncode == 0
+    built = _build(home, "1.0.0", "--tag", _BAKED)
+    (home / "ttsops.toml").write_text(
+        '[agent]\nruntime = "container"\ndrain_timeout_s = 10\n\n[agent.container]\nmemory = "1g"\n'
+    )
+    agent = AgentProcess(home)
+    owner = slot_owner(agent.state_dir)
+
+    def ours() -> list[str]:
+        done = engine.run("ps", "-aq", "--no-trunc", "--filter", f"label={OWNER_LABEL}={owner}")
+        return done.stdout.split()
+
+    try:
+        agent.start()
+        deploy = subprocess.run(
+            [sys.executable, "-m", "ttsops", "deploy", "1.0.0", "--wait"],
+            env=agent.env,
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr + agent.log()[-3000:]
+        assert _speak(agent.public_url).headers["x-ttsops-version"] == "joe@1.0.0"
+        assert (
+            httpx.get(f"{agent.public_url}/version", timeout=10).json()["image_id"] == built["id"]
+        )
+        (running,) = ours()
+        agent.kill()
+        agent.start()
+        status = agent.api("GET", "/v1/status")
+        assert status["live_version"] == "1.0.0"
+        assert [(s["version"], s["state"]) for s in status["slots"]] == [("1.0.0", "ready")]
+        assert ours() == [running]
+        assert _speak(agent.public_url).status_code == 200
+    finally:
+        agent.close()
+        for cid in ours():
+            engine.run("rm", "-f", "-t", "10", cid, check=False)

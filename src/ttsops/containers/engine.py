@@ -202,14 +202,28 @@ def _answers(docker: str) -> bool:
     return done.returncode == 0
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the process that started it dies, even by kill -9.
+
+    The containers do not need the service (conmon keeps them), so a killed agent leaves
+    them running, and the restarted agent starts a service of its own.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class PodmanService:
     """``podman system service`` on a private Unix socket: the Docker Engine API for the SDK."""
 
-    def __init__(self, engine: ContainerEngine) -> None:
+    def __init__(self, engine: ContainerEngine, name: str = "podman") -> None:
+        """A service on ``<state dir>/<name>.sock`` (one name per user of it: an agent, a test)."""
         if engine.kind != "podman":
             raise ContainerError(f"the API service is podman's; this engine is {engine.kind}")
         self.engine = engine
-        self.socket = engine.state_dir / "podman.sock"
+        self.socket = engine.state_dir / f"{name}.sock"
+        self.log_path = engine.state_dir / f"{name}-service.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -220,21 +234,21 @@ class PodmanService:
     def start(self, timeout_s: float = 30) -> str:
         """Start the service and wait until its socket exists; returns its URL."""
         self.socket.unlink(missing_ok=True)
-        log = (self.engine.state_dir / "podman-service.log").open("ab")
+        log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             self.engine.command("system", "service", "--time=0", self.url),
             env=self.engine.environ(),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks taken
         )
         log.close()
         deadline = time.monotonic() + timeout_s
         while not self.socket.exists():
             if self.proc.poll() is not None:
                 raise ContainerError(
-                    f"podman system service exited ({self.proc.returncode}); see "
-                    f"{self.engine.state_dir / 'podman-service.log'}"
+                    f"podman system service exited ({self.proc.returncode}); see {self.log_path}"
                 )
             if time.monotonic() > deadline:
                 self.stop()

@@ -21,13 +21,22 @@ import httpx
 
 from ttsops.errors import ContainerError
 
-__all__ = ["SLOT_LABEL", "ContainerLimits", "ContainerSlots", "SlotStatus", "container_run_args"]
+__all__ = [
+    "OWNER_LABEL",
+    "SLOT_LABEL",
+    "ContainerLimits",
+    "ContainerSlots",
+    "SlotStatus",
+    "container_run_args",
+    "slot_owner",
+]
 
 SLOT_LABEL = "io.ttsops.slot"
 """Label naming the slot a container is."""
 
 _VERSION_LABEL = "io.ttsops.version"
-_OWNER_LABEL = "io.ttsops.owner"
+OWNER_LABEL = "io.ttsops.owner"
+"""Label naming the state dir (hashed) whose agent owns a container."""
 _PORT_LABEL = "io.ttsops.port"
 _SLOT_NAMES = ("blue", "green")
 
@@ -62,7 +71,8 @@ class SlotStatus:
     detail: str = ""
 
 
-def _owner(state_dir: Path) -> str:
+def slot_owner(state_dir: Path) -> str:
+    """The label value that marks a state dir's containers (its path's hash)."""
     return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
 
 
@@ -85,7 +95,7 @@ def container_run_args(
         "labels": {
             SLOT_LABEL: slot,
             _VERSION_LABEL: version,
-            _OWNER_LABEL: owner,
+            OWNER_LABEL: owner,
             _PORT_LABEL: str(port),
         },
         "environment": {"TTSOPS_IMAGE_ID": image_id, **limits.env},
@@ -120,7 +130,7 @@ class ContainerSlots:
         import docker
 
         self.client = docker.DockerClient(base_url=docker_host, version="1.41", timeout=120)
-        self.owner = _owner(state_dir)
+        self.owner = slot_owner(state_dir)
         self.image_of = image_of
         self.limits = limits or ContainerLimits()
         self.drain_timeout_s = drain_timeout_s
@@ -132,7 +142,7 @@ class ContainerSlots:
 
     def _find(self, slot: str) -> Any | None:
         found = self.client.containers.list(
-            all=True, filters={"label": [f"{SLOT_LABEL}={slot}", f"{_OWNER_LABEL}={self.owner}"]}
+            all=True, filters={"label": [f"{SLOT_LABEL}={slot}", f"{OWNER_LABEL}={self.owner}"]}
         )
         return found[0] if found else None
 

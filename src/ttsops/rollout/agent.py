@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ttsops.errors import (
     DeploymentBusyError,
@@ -35,6 +35,9 @@ from ttsops.rollout.patrol import Patrol, heal_action, probe_speech
 from ttsops.rollout.procs import write_atomic
 from ttsops.rollout.runtime import SlotRuntime
 from ttsops.rollout.runtime_nginx import NginxRouter
+
+if TYPE_CHECKING:
+    from ttsops.rollout.runtime_container import ContainerSlotRuntime
 from ttsops.rollout.state import Phase, Rollout, load, start, transition
 from ttsops.settings import Settings
 
@@ -88,13 +91,21 @@ class Agent:
         self.registry = Registry.open(settings)
         self.ledger = self.registry.ledger
         cfg = settings.agent
-        self.slots = SlotRuntime(
-            self.state_dir,
-            lambda version: self.registry.fetch(version).path,
-            serve_args=cfg.serve_args,
-            drain_timeout_s=cfg.drain_timeout_s,
-            log_max_bytes=cfg.log_max_bytes,
-        )
+        self.slots: SlotRuntime | ContainerSlotRuntime
+        if cfg.runtime == "container":
+            from ttsops.rollout.runtime_container import ContainerSlotRuntime
+
+            self.slots = ContainerSlotRuntime(
+                self.state_dir, self.ledger, cfg.container, drain_timeout_s=cfg.drain_timeout_s
+            )
+        else:
+            self.slots = SlotRuntime(
+                self.state_dir,
+                lambda version: self.registry.fetch(version).path,
+                serve_args=cfg.serve_args,
+                drain_timeout_s=cfg.drain_timeout_s,
+                log_max_bytes=cfg.log_max_bytes,
+            )
         self.router = NginxRouter(
             self.state_dir,
             public_port=cfg.public_port,
@@ -211,6 +222,8 @@ class Agent:
     def close(self) -> None:
         """Stop the loop, close the registry and release the state dir."""
         self.stop_loop()
+        if not isinstance(self.slots, SlotRuntime):
+            self.slots.close()
         self.registry.close()
         self._lock_file.close()
 
