@@ -114,12 +114,16 @@ def build_image(
         spec = _spec(reference, base, model, manifest, wheel, wheels.key, _git_sha(root))
         (context / "Dockerfile").write_text(render_dockerfile(spec), encoding="utf-8")
         step("build")
+        previous = _image_id(engine, reference)
         args = ["build", "--tag", reference, "--file", str(context / "Dockerfile")]
         args += [*engine.pull_never(), "--network=none", "--iidfile", str(context / "iid")]
         if engine.kind == "podman":
             args += ["--format", "docker"]
         engine.stream([*args, str(context)], on_line)
         image_id = (context / "iid").read_text().strip()
+    if previous and previous != image_id.removeprefix("sha256:"):
+        # The tag moved: the image it named is dangling now (a running container keeps it).
+        engine.run("rmi", previous, check=False)
     info = inspect_image(engine, image_id)
     return BuiltImage(
         image=reference,
@@ -185,6 +189,11 @@ def _link_tree(src: Path, dest: Path, names: list[str]) -> None:
             os.link(source, target)
         except OSError:
             shutil.copy2(source, target)
+
+
+def _image_id(engine: ContainerEngine, ref: str) -> str | None:
+    done = engine.run("image", "inspect", "--format", "{{.Id}}", ref, check=False)
+    return done.stdout.strip().removeprefix("sha256:") or None if done.returncode == 0 else None
 
 
 def inspect_image(engine: ContainerEngine, ref: str) -> dict[str, Any]:
