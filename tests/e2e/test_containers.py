@@ -390,6 +390,18 @@ def test_agent_with_the_container_runtime_deploys_and_adopts_after_kill_9(
         assert [(s["version"], s["state"]) for s in status["slots"]] == [("1.0.0", "ready")]
         assert ours() == [running]
         assert _speak(agent.public_url).status_code == 200
+        slot = status["slots"][0]["slot"]
+        shown = subprocess.run(
+            [sys.executable, "-m", "ttsops", "logs", slot, "--tail", "50"],
+            env=agent.env,
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "model joe@1.0.0 ready" in shown.stdout + shown.stderr
     finally:
         agent.close()
         for cid in ours():

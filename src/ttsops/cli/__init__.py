@@ -8,7 +8,19 @@ import sys
 import typer
 
 from ttsops import __version__
-from ttsops.cli import agent, batch, bundle, deploy, gate, image, probe, registry, release, serve
+from ttsops.cli import (
+    agent,
+    batch,
+    bundle,
+    deploy,
+    gate,
+    image,
+    logs,
+    probe,
+    registry,
+    release,
+    serve,
+)
 from ttsops.errors import TtsopsError
 
 __all__ = ["app", "main"]
@@ -33,6 +45,7 @@ deploy.register_commands(app)
 app.command("release")(release.release)
 app.add_typer(image.app, name="image")
 app.command("probe")(probe.probe)
+app.command("logs")(logs.logs)
 
 
 def _version(value: bool) -> None:

@@ -146,6 +146,10 @@ class ContainerEngine:
             self.command(*args), on_line, what=f"`{self.kind} {args[0]}`", env=self.environ()
         )
 
+    def passthrough(self, *args: str) -> int:
+        """Run an engine command on this terminal (its output straight to ours); its exit code."""
+        return subprocess.run(self.command(*args), env=self.environ(), check=False).returncode
+
     def image_exists(self, ref: str) -> bool:
         """True when the engine holds an image named or with id ``ref``."""
         return self.run("image", "inspect", "--format", "{{.Id}}", ref, check=False).returncode == 0

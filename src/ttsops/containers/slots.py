@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from ttsops.containers.engine import ContainerEngine
 from ttsops.errors import ContainerError
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ContainerSlots",
     "SlotStatus",
     "container_run_args",
+    "find_slot_container",
     "slot_owner",
 ]
 
@@ -74,6 +76,21 @@ class SlotStatus:
 def slot_owner(state_dir: Path) -> str:
     """The label value that marks a state dir's containers (its path's hash)."""
     return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+
+
+def find_slot_container(engine: ContainerEngine, state_dir: Path, slot: str) -> str | None:
+    """The id of ``slot``'s container owned by ``state_dir``'s agent, through the engine CLI."""
+    done = engine.run(
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        f"label={SLOT_LABEL}={slot}",
+        "--filter",
+        f"label={OWNER_LABEL}={slot_owner(state_dir)}",
+    )
+    found = done.stdout.split()
+    return found[0] if found else None
 
 
 def container_run_args(
