@@ -344,57 +344,75 @@ def test_slot_containers_start_get_adopted_and_stop(
         service.stop()
 
 
-def test_agent_with_the_container_runtime_deploys_and_adopts_after_kill_9(
-    engine: ContainerEngine, tmp_path: Path, joe_bundle: Path
-) -> None:
-    """`[agent] runtime = "container"`: 1.0.0 goes live as a container; kill -9, restart, adopt."""
+def _container_agent(home: Path, joe_bundle: Path, extra_toml: str = "") -> Any:
+    """An agent (not started) over joe 1.0.0 and its image, slots as containers."""
     from agent_fixtures import AgentProcess
 
-    from ttsops.containers.slots import OWNER_LABEL, slot_owner
-
-    home = tmp_path / "home"
     home.mkdir()
     assert ttsops("register", str(joe_bundle), "--version", "1.0.0", home=home).returncode == 0
     built = _build(home, "1.0.0", "--tag", _BAKED)
     (home / "ttsops.toml").write_text(
-        '[agent]\nruntime = "container"\ndrain_timeout_s = 10\n\n[agent.container]\nmemory = "1g"\n'
+        '[agent]\nruntime = "container"\ndrain_timeout_s = 10\n\n'
+        '[agent.container]\nmemory = "1g"\n' + extra_toml
     )
     agent = AgentProcess(home)
-    owner = slot_owner(agent.state_dir)
+    agent.image_id = built["id"]
+    return agent
 
-    def ours() -> list[str]:
-        done = engine.run("ps", "-aq", "--no-trunc", "--filter", f"label={OWNER_LABEL}={owner}")
-        return done.stdout.split()
 
+def _owned(engine: ContainerEngine, agent: Any, *, running: bool = False) -> list[str]:
+    """Ids of the containers the agent's state dir owns."""
+    from ttsops.containers.slots import OWNER_LABEL, slot_owner
+
+    args = ["ps", "-q", "--no-trunc", "--filter"]
+    args.append(f"label={OWNER_LABEL}={slot_owner(agent.state_dir)}")
+    done = engine.run(*args) if running else engine.run(*args[:1], "-a", *args[1:])
+    return done.stdout.split()
+
+
+def _deploy(agent: Any) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ttsops", "deploy", "1.0.0", "--wait"],
+        env=agent.env,
+        cwd=agent.home,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr + agent.log()[-3000:]
+
+
+def _close(engine: ContainerEngine, agent: Any) -> None:
+    agent.close()
+    for cid in _owned(engine, agent):
+        engine.run("rm", "-f", "-t", "10", cid, check=False)
+
+
+def test_agent_with_the_container_runtime_deploys_and_adopts_after_kill_9(
+    engine: ContainerEngine, tmp_path: Path, joe_bundle: Path
+) -> None:
+    """`[agent] runtime = "container"`: 1.0.0 goes live as a container; kill -9, restart, adopt."""
+    agent = _container_agent(tmp_path / "home", joe_bundle)
     try:
         agent.start()
-        deploy = subprocess.run(
-            [sys.executable, "-m", "ttsops", "deploy", "1.0.0", "--wait"],
-            env=agent.env,
-            cwd=home,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert deploy.returncode == 0, deploy.stdout + deploy.stderr + agent.log()[-3000:]
+        _deploy(agent)
         assert _speak(agent.public_url).headers["x-ttsops-version"] == "joe@1.0.0"
-        assert (
-            httpx.get(f"{agent.public_url}/version", timeout=10).json()["image_id"] == built["id"]
-        )
-        (running,) = ours()
+        version = httpx.get(f"{agent.public_url}/version", timeout=10).json()
+        assert version["image_id"] == agent.image_id
+        (running,) = _owned(engine, agent)
         agent.kill()
         agent.start()
         status = agent.api("GET", "/v1/status")
         assert status["live_version"] == "1.0.0"
         assert [(s["version"], s["state"]) for s in status["slots"]] == [("1.0.0", "ready")]
-        assert ours() == [running]
+        assert _owned(engine, agent) == [running]
         assert _speak(agent.public_url).status_code == 200
         slot = status["slots"][0]["slot"]
         shown = subprocess.run(
             [sys.executable, "-m", "ttsops", "logs", slot, "--tail", "50"],
             env=agent.env,
-            cwd=home,
+            cwd=agent.home,
             capture_output=True,
             text=True,
             timeout=60,
@@ -403,6 +421,36 @@ def test_agent_with_the_container_runtime_deploys_and_adopts_after_kill_9(
         assert shown.returncode == 0, shown.stderr
         assert "model joe@1.0.0 ready" in shown.stdout + shown.stderr
     finally:
-        agent.close()
-        for cid in ours():
-            engine.run("rm", "-f", "-t", "10", cid, check=False)
+        _close(engine, agent)
+
+
+def test_a_dead_slot_container_is_healed_by_the_patrol(
+    engine: ContainerEngine, tmp_path: Path, joe_bundle: Path
+) -> None:
+    """The live container is killed (exit 137, as at its memory limit): the patrol restarts it."""
+    agent = _container_agent(
+        tmp_path / "home", joe_bundle, "\n[patrol]\ninterval_s = 1\nfailures = 2\n"
+    )
+    try:
+        agent.start()
+        _deploy(agent)
+        (first,) = _owned(engine, agent, running=True)
+        engine.run("kill", "--signal", "KILL", first)
+        deadline = time.monotonic() + 300
+        while True:
+            assert time.monotonic() < deadline, agent.log()[-3000:]
+            running = _owned(engine, agent, running=True)
+            if running and running != [first]:
+                try:
+                    if _speak(agent.public_url).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+            time.sleep(1)
+        from ttsops.registry import Ledger
+
+        with Ledger.open(f"sqlite:///{agent.home / 'ledger.db'}") as ledger:
+            kinds = {str(e.kind) for e in ledger.list_events(limit=100)}
+        assert {"alert", "patrol.heal"} & kinds, kinds
+    finally:
+        _close(engine, agent)
