@@ -420,6 +420,18 @@ def test_agent_with_the_container_runtime_deploys_and_adopts_after_kill_9(
         )
         assert shown.returncode == 0, shown.stderr
         assert "model joe@1.0.0 ready" in shown.stdout + shown.stderr
+        down = subprocess.run(
+            [sys.executable, "-m", "ttsops", "down"],
+            env=agent.env,
+            cwd=agent.home,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert down.returncode == 0, down.stderr
+        assert f"1.0.0, container {running[:12]}" in down.stdout
+        assert _owned(engine, agent) == []
     finally:
         _close(engine, agent)
 

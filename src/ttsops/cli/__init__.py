@@ -13,6 +13,7 @@ from ttsops.cli import (
     batch,
     bundle,
     deploy,
+    down,
     gate,
     image,
     logs,
@@ -46,6 +47,7 @@ app.command("release")(release.release)
 app.add_typer(image.app, name="image")
 app.command("probe")(probe.probe)
 app.command("logs")(logs.logs)
+app.command("down")(down.down)
 
 
 def _version(value: bool) -> None:
