@@ -466,3 +466,49 @@ def test_a_dead_slot_container_is_healed_by_the_patrol(
         assert {"alert", "patrol.heal"} & kinds, kinds
     finally:
         _close(engine, agent)
+
+
+_CANARY = """
+[canary]
+steps = [10, 50, 100]
+step_interval_s = 8
+watch_s = 8
+min_requests = 3
+probes_per_window = 3
+min_scored = 3
+[patrol]
+enabled = false
+"""
+
+
+def test_a_broken_canary_container_is_rolled_back_under_load_with_no_failed_request(
+    engine: ContainerEngine, tmp_path: Path, joe_bundle: Path
+) -> None:
+    """1.0.0 live as a container; a canary image broken on "x" fails on real traffic, rolls back."""
+    from agent_fixtures import LoadGenerator
+
+    from ttsops.bundle import DeriveRecipe, derive_bundle
+
+    agent = _container_agent(tmp_path / "home", joe_bundle, _CANARY)
+    broken = tmp_path / "broken"
+    derive_bundle(joe_bundle, broken, version="1.3.0", recipe=DeriveRecipe(corrupt_phoneme="x"))
+    assert ttsops("register", str(broken), home=agent.home).returncode == 0
+    _build(agent.home, "1.3.0", "--tag", "localhost/ttsops-test-joe:1.3.0")
+    try:
+        agent.start()
+        _deploy(agent)
+        bach = "Play the cello suites by Johann Sebastian Bach."
+        with LoadGenerator(agent.public_url, texts=[bach, "Hello there."], max_s=180) as load:
+            created = agent.api(
+                "POST", "/v1/deployments", json={"version": "1.3.0", "strategy": "canary"}
+            )
+            done = agent.wait_terminal(created["id"], timeout_s=300)
+        assert done["state"] == "rolled_back", agent.log()[-3000:]
+        assert "error_rate" in done["reason"]
+        assert load.shots and load.failures() == []
+        assert {s.version for s in load.shots} <= {"joe@1.0.0", "joe@1.3.0"}
+        status = agent.api("GET", "/v1/status")
+        assert status["live_version"] == "1.0.0"
+    finally:
+        _close(engine, agent)
+        engine.run("rmi", "localhost/ttsops-test-joe:1.3.0", check=False)
