@@ -196,6 +196,12 @@ class ContainerSettings(BaseModel):
     docker_host: str | None = None
     """Docker Engine API URL; default ``DOCKER_HOST``, else a podman service the agent starts."""
 
+    env: dict[str, str] = Field(default_factory=dict)
+    """Environment of each slot container, e.g. ``TTSOPS_STORE_URL`` for store images."""
+
+    volumes: list[str] = Field(default_factory=list)
+    """Bind mounts of each slot container, ``HOST:CONTAINER[:ro]``."""
+
 
 class AgentSettings(BaseModel):
     """The deployment agent of a host (section ``[agent]``)."""

@@ -512,3 +512,47 @@ def test_a_broken_canary_container_is_rolled_back_under_load_with_no_failed_requ
     finally:
         _close(engine, agent)
         engine.run("rmi", "localhost/ttsops-test-joe:1.3.0", check=False)
+
+
+def test_a_store_image_whose_blob_was_tampered_with_is_rolled_back(
+    engine: ContainerEngine, tmp_path: Path, joe_bundle: Path
+) -> None:
+    """1.1.0 as a store image, its model's blob changed in the store the slots mount: the
+    container refuses to start, the deployment rolls back with its line, 1.0.0 stays live."""
+    from ttsops.bundle import DeriveRecipe, derive_bundle, load_manifest
+
+    mounted = tmp_path / "mounted"
+    extra = (
+        'env = { TTSOPS_STORE_URL = "file:///registry/store", '
+        'TTSOPS_LEDGER_URL = "sqlite:////registry/ledger.db" }\n'
+        f'volumes = ["{mounted}:/registry:ro"]\n'
+    )
+    agent = _container_agent(tmp_path / "home", joe_bundle, extra)
+    retrained = tmp_path / "v110"
+    derive_bundle(joe_bundle, retrained, version="1.1.0", recipe=DeriveRecipe(perturb_sigma=0.01))
+    assert ttsops("register", str(retrained), home=agent.home).returncode == 0
+    _build(
+        agent.home, "1.1.0", "--tag", "localhost/ttsops-test-joe-store:1.1.0", "--model", "store"
+    )
+    mounted.mkdir()
+    shutil.copytree(agent.home / "store", mounted / "store")
+    shutil.copy2(agent.home / "ledger.db", mounted / "ledger.db")
+    manifest = load_manifest(retrained)
+    sha = manifest.files[manifest.engine_options["model"]].sha256
+    (blob,) = (mounted / "store").rglob(sha)
+    data = bytearray(blob.read_bytes())
+    data[5000] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    _readable(mounted)
+    try:
+        agent.start()
+        _deploy(agent)
+        created = agent.api("POST", "/v1/deployments", json={"version": "1.1.0"})
+        done = agent.wait_terminal(created["id"], timeout_s=300)
+        assert done["state"] == "rolled_back", agent.log()[-3000:]
+        assert "failed to start" in done["reason"] and "tampered with" in done["reason"]
+        assert agent.api("GET", "/v1/status")["live_version"] == "1.0.0"
+        assert _speak(agent.public_url).headers["x-ttsops-version"] == "joe@1.0.0"
+    finally:
+        _close(engine, agent)
+        engine.run("rmi", "localhost/ttsops-test-joe-store:1.1.0", check=False)

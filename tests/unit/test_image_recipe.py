@@ -114,7 +114,7 @@ def test_slot_containers_ask_for_limits_labels_and_a_loopback_port() -> None:
         version="1.0.0",
         port=41000,
         owner="0123456789ab",
-        limits=ContainerLimits(memory="2g", cpus=1.5, gpus=1),
+        limits=ContainerLimits(memory="2g", cpus=1.5, gpus=1, volumes=("/srv/reg:/registry:ro",)),
     )
     assert args["ports"] == {"6006/tcp": ("127.0.0.1", 41000)}
     assert args["labels"]["io.ttsops.slot"] == "green"
@@ -123,6 +123,7 @@ def test_slot_containers_ask_for_limits_labels_and_a_loopback_port() -> None:
     (request,) = args["device_requests"]
     assert request["Count"] == 1 and request["Capabilities"] == [["gpu"]]
     assert args["environment"]["TTSOPS_IMAGE_ID"] == "sha256:abc"
+    assert args["volumes"] == ["/srv/reg:/registry:ro"]
     plain = container_run_args(
         image="i",
         image_id="",

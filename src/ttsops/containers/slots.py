@@ -59,6 +59,9 @@ class ContainerLimits:
     env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment of the container."""
 
+    volumes: tuple[str, ...] = ()
+    """Bind mounts, ``HOST:CONTAINER[:ro]``."""
+
 
 @dataclass(frozen=True)
 class SlotStatus:
@@ -118,6 +121,8 @@ def container_run_args(
         "environment": {"TTSOPS_IMAGE_ID": image_id, **limits.env},
         "stop_signal": "SIGTERM",
     }
+    if limits.volumes:
+        args["volumes"] = list(limits.volumes)
     if limits.memory:
         args["mem_limit"] = limits.memory
     if limits.cpus:

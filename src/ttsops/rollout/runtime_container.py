@@ -44,7 +44,13 @@ class ContainerSlotRuntime:
                 )
             self.service = PodmanService(engine, f"podman-{slot_owner(state_dir)}")
             host = self.service.start()
-        limits = ContainerLimits(memory=settings.memory, cpus=settings.cpus, gpus=settings.gpus)
+        limits = ContainerLimits(
+            memory=settings.memory,
+            cpus=settings.cpus,
+            gpus=settings.gpus,
+            env=dict(settings.env),
+            volumes=tuple(settings.volumes),
+        )
         self.slots_api = ContainerSlots(
             host, state_dir, self._image_of, limits=limits, drain_timeout_s=drain_timeout_s
         )
