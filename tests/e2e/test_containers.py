@@ -56,7 +56,9 @@ def engine() -> ContainerEngine:
     return _ENGINE
 
 
-def ttsops(*args: str, home: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def ttsops(
+    *args: str, home: Path, timeout: float = 900, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``ttsops ARGS`` with its registry under ``home``."""
     keep = ("TTSOPS_CONTAINERS_DIR",)  # where the engine's caches are: the tests' too
     env = {
@@ -65,7 +67,7 @@ def ttsops(*args: str, home: Path, timeout: float = 900) -> subprocess.Completed
     return subprocess.run(
         [sys.executable, "-m", "ttsops", *args],
         cwd=home,
-        env={**env, "TTSOPS_HOME": str(home), "COLUMNS": "200"},
+        env={**env, "TTSOPS_HOME": str(home), "COLUMNS": "200", **(extra_env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -119,22 +121,28 @@ def _free_port() -> int:
 class Container:
     """One container the test started; removed by ID when the test ends."""
 
-    def __init__(self, engine: ContainerEngine, image: str, *args: str) -> None:
+    def __init__(
+        self, engine: ContainerEngine, image: str, *args: str, host_network: bool = False
+    ) -> None:
         self.engine = engine
         self.port = _free_port()
         self.name = f"ttsops-test-{uuid.uuid4().hex[:8]}"
+        # On the host's network (to reach a loopback-only server) the container serves on
+        # a free loopback port of its own instead of a published 6006.
+        network = ["--network=host"] if host_network else ["-p", f"127.0.0.1:{self.port}:6006"]
+        command = ["ttsops", "image", "start", "--host", "127.0.0.1", "--port", str(self.port)]
         done = engine.run(
             "run",
             "-d",
             "--pull=never",
             "--name",
             self.name,
-            "-p",
-            f"127.0.0.1:{self.port}:6006",
+            *network,
             "--memory",
             "1g",
             *args,
             image,
+            *(command if host_network else []),
         )
         self.id = done.stdout.strip().splitlines()[-1]
 
@@ -556,3 +564,76 @@ def test_a_store_image_whose_blob_was_tampered_with_is_rolled_back(
     finally:
         _close(engine, agent)
         engine.run("rmi", "localhost/ttsops-test-joe-store:1.1.0", check=False)
+
+
+def test_store_image_against_real_s3_serves_and_refuses_a_tampered_blob(
+    engine: ContainerEngine,
+    store_image: dict[str, Any],
+    tmp_path: Path,
+    joe_bundle: Path,
+    containers: list[Container],
+) -> None:
+    """The store is S3 (a moto server): the image fetches 1.0.0 from it and serves; after the
+    model's object is overwritten, a new container exits 1 with the tampered-blob line."""
+    import logging
+
+    import s3fs
+    from moto.server import ThreadedMotoServer
+
+    from ttsops.bundle import load_manifest
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        aws = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,
+        }
+        fs = s3fs.S3FileSystem(
+            endpoint_url=endpoint, key="testing", secret="testing", skip_instance_cache=True
+        )
+        bucket = f"ttsops-{uuid.uuid4().hex[:12]}"
+        fs.mkdir(bucket)
+        home = tmp_path / "home"
+        home.mkdir()
+        store = {**aws, "TTSOPS_STORE_URL": f"s3://{bucket}/store"}
+        done = ttsops("register", str(joe_bundle), "--version", "1.0.0", home=home, extra_env=store)
+        assert done.returncode == 0, done.stderr
+        _readable(home)
+        run_env = [f"--env={k}={v}" for k, v in store.items()]
+        run_env += [
+            "-v",
+            f"{home}:/registry:ro",
+            "-e",
+            "TTSOPS_LEDGER_URL=sqlite:////registry/ledger.db",
+        ]
+        box = Container(engine, _STORE, *run_env, host_network=True)
+        containers.append(box)
+        deadline = time.monotonic() + 240
+        while True:
+            assert box.inspect("{{.State.Running}}") == "true", box.logs()
+            assert time.monotonic() < deadline, box.logs()
+            try:
+                if httpx.get(f"{box.url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert _speak(box.url).headers["x-ttsops-version"] == "joe@1.0.0"
+        assert f"from s3://{bucket}/store: every file matches its digest" in box.logs()
+        manifest = load_manifest(joe_bundle)
+        sha = manifest.files[manifest.engine_options["model"]].sha256
+        (key,) = [k for k in fs.find(bucket) if k.endswith(sha)]
+        fs.pipe_file(key, b"not the model")
+        bad = Container(engine, _STORE, *run_env, host_network=True)
+        containers.append(bad)
+        assert engine.run("wait", bad.id, timeout=120).stdout.strip() == "1"
+        errors = [ln for ln in bad.logs().splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and "tampered with" in errors[0], bad.logs()
+    finally:
+        server.stop()

@@ -134,7 +134,8 @@ def start(
     with Registry.open() as reg:
         fetched = reg.fetch(version)
         store_url = reg.store_url
-    output.info(
+    # A log line of the container: one line whatever the width (rich would wrap it at 80).
+    typer.echo(
         f"fetched {fetched.record.name}@{fetched.record.version} from {store_url}: "
         "every file matches its digest"
     )
