@@ -1,16 +1,23 @@
-"""Benchmark `ttsops gate`: a full gate of candidate vs baseline on the shipped 30 sentences.
+"""Benchmark `ttsops gate`: candidate vs baseline, with and without the score cache.
 
 The baseline is joe 1.0.0; candidates are derived from it the way a user would
 (`ttsops bundle derive`): perturb 0.01 (the demo's 1.1.0), perturb 0.2, perturb 0.5 and
-int8. Each gate runs as `run_gate` does in the CLI: one worker process per core, each
-loading both models, DNSMOS and pocketsphinx once. We report the wall time of the whole
-gate (start to verdict, model loading included), the time each worker spent loading, the
-sum of per-stage seconds over all sentences (what dominates), the CPU seconds used, the
-load average around the run (other work on the machine slows it), and per model the means
-of DNSMOS OVRL, P.808, ASR WER and real-time factor with the verdict.
+int8. Each gate runs as `run_gate` does in the CLI: one worker process per core, scoring in
+rounds until every check is decided. Two modes run side by side for each candidate,
+alternating (A B A B) so load from other work falls on both alike:
+
+- ``fresh``: no score cache, both models synthesized and scored (what a first gate costs,
+  and what every gate cost before the cache);
+- ``cached``: the baseline's scores come from a SQLite ledger filled once before the runs
+  (what ``ttsops release`` costs when the live version was gated before).
+
+We report the wall time of the whole gate (start to verdict, model loading included), the
+rounds and sentences it took, the time each worker spent loading, the sum of per-stage
+seconds, CPU seconds, the load average around the run, and per model the means of DNSMOS
+OVRL, P.808, ASR WER and real-time factor with the verdict.
 
 Run: `.venv/bin/python bench/gate_bench.py` (all candidates) or
-`--candidates retrained --repeat 3` (the timing target: one gate, three times).
+`--candidates retrained,broken --repeat 3` (the timing targets).
 Results go to bench/results/gate.json and a Markdown table on stdout.
 """
 
@@ -30,6 +37,8 @@ from typing import Any
 
 from ttsops.bundle import DeriveRecipe, derive_bundle, make_default_bundle
 from ttsops.gate import GateReport, default_workers, load_eval_set, run_gate
+from ttsops.gate.cache import ScoreStore
+from ttsops.registry import Ledger
 from ttsops.settings import GateSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +68,9 @@ def _means(report: GateReport) -> dict[str, dict[str, float | None]]:
     return out
 
 
-def _gate(candidate: Path, baseline: Path, workers: int) -> dict[str, Any]:
+def _gate(
+    candidate: Path, baseline: Path, workers: int, cache: ScoreStore | None
+) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     cpu_before = _cpu_s()
     started = time.perf_counter()
@@ -69,9 +80,14 @@ def _gate(candidate: Path, baseline: Path, workers: int) -> dict[str, Any]:
         settings=GateSettings(),
         eval_set=load_eval_set(),
         workers=workers,
+        cache=cache,
     )
     wall = time.perf_counter() - started
+    rounds = report.rounds or []
     return {
+        "mode": "fresh" if cache is None else "cached",
+        "rounds": len(rounds),
+        "sentences": len({u.id for u in report.utterances if u.role == "candidate"}),
         "verdict": report.verdict.outcome.value,
         "reasons": report.verdict.reasons,
         "wall_s": round(wall, 2),
@@ -101,23 +117,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gate-bench-") as tmp:
         base = Path(tmp) / "joe"
         make_default_bundle(base)
+        ledger = Ledger.open(f"sqlite:///{Path(tmp) / 'ledger.db'}")
+        # Fill the cache with the baseline's scores once, as its own first gate would.
+        warm = _gate(base, base, args.workers, ledger)
+        print(f"cache filled by a gate of joe vs joe in {warm['wall_s']} s", file=sys.stderr)
         for name in names:
             version, recipe = CANDIDATES[name]
             candidate = Path(tmp) / name
             derive_bundle(base, candidate, version=version, recipe=recipe)
             for attempt in range(args.repeat):
-                result = {
-                    "candidate": name,
-                    "recipe": recipe.describe(),
-                    **_gate(candidate, base, args.workers),
-                }
-                runs.append(result)
-                print(
-                    f"{name} #{attempt + 1}: {result['verdict']} in {result['wall_s']} s "
-                    f"(cpu {result['cpu_s']} s, load {result['loadavg_1m']})",
-                    file=sys.stderr,
-                )
-    walls = [r["wall_s"] for r in runs]
+                for cache in (None, ledger):
+                    result = {
+                        "candidate": name,
+                        "recipe": recipe.describe(),
+                        **_gate(candidate, base, args.workers, cache),
+                    }
+                    runs.append(result)
+                    print(
+                        f"{name} #{attempt + 1} {result['mode']}: {result['verdict']} in "
+                        f"{result['wall_s']} s, {result['rounds']} rounds "
+                        f"({result['sentences']} sentences; cpu {result['cpu_s']} s, "
+                        f"load {result['loadavg_1m']})",
+                        file=sys.stderr,
+                    )
+    walls = {mode: [r["wall_s"] for r in runs if r["mode"] == mode] for mode in ("fresh", "cached")}
     data = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -125,17 +148,21 @@ def main() -> None:
             "python": platform.python_version(),
         },
         "sentences": len(load_eval_set().utterances),
-        "wall_s_median": statistics.median(walls),
+        "wall_s_median": {m: statistics.median(w) for m, w in walls.items() if w},
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    print("| candidate | verdict | wall (s) | OVRL c / b | P.808 c / b | WER c / b | RTF c / b |")
-    print("|---|---|---:|---|---|---|---|")
+    print(
+        "| candidate | baseline | verdict | wall (s) | rounds (sentences) | OVRL c / b "
+        "| P.808 c / b | WER c / b | RTF c / b |"
+    )
+    print("|---|---|---|---:|---|---|---|---|---|")
     for r in runs:
         c, b = r["means"]["candidate"], r["means"]["baseline"]
         print(
-            f"| {r['recipe']} | {r['verdict']} | {r['wall_s']:.1f} | "
+            f"| {r['recipe']} | {r['mode']} | {r['verdict']} | {r['wall_s']:.1f} | "
+            f"{r['rounds']} ({r['sentences']}) | "
             f"{_fmt(c['ovrl'])} / {_fmt(b['ovrl'])} | {_fmt(c['p808'])} / {_fmt(b['p808'])} | "
             f"{_fmt(c['wer'])} / {_fmt(b['wer'])} | {_fmt(c['rtf'], 3)} / {_fmt(b['rtf'], 3)} |"
         )

@@ -130,7 +130,7 @@ def _bodies(kind: str, sentences: list[str], n: int) -> list[dict[str, Any]]:
     out = []
     for i in range(n):
         text = sentences[i % len(sentences)]
-        if kind == "ttsops":
+        if kind.startswith("ttsops"):
             out.append({"model": "joe", "input": text, "voice": "joe", "response_format": "wav"})
         else:
             out.append({"text": text})
@@ -256,6 +256,49 @@ def bad_inputs(url: str, kind: str) -> dict[str, int]:
     }
 
 
+def _ttsops_run(
+    name: str,
+    bundle: Path,
+    extra: list[str],
+    levels: list[int],
+    sentences: list[str],
+    paragraph: str,
+) -> dict[str, Any]:
+    """Every measure of one `ttsops serve` configuration, keyed by ``name``."""
+    port = _free_port()
+    serve = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ttsops",
+            "serve",
+            "--bundle",
+            str(bundle),
+            "--port",
+            str(port),
+            "--no-ui",
+            "--log-level",
+            "warning",
+            *extra,
+        ],
+    )
+    results: dict[str, Any] = {}
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_http(f"{base}/readyz")
+        url = f"{base}/v1/audio/speech"
+        results[name] = _levels_run(name, url, serve.pid, levels, sentences)
+        results[f"{name}_stream"] = first_audio(url, {"input": paragraph, "response_format": "pcm"})
+        results[f"{name}_disconnect"] = disconnect_cost(
+            url, {"input": paragraph * 4, "response_format": "pcm"}, serve.pid
+        )
+        results[f"{name}_bad_inputs"] = bad_inputs(url, "ttsops")
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(60)
+    return results
+
+
 # -- main ------------------------------------------------------------------------------
 
 
@@ -283,36 +326,11 @@ def main() -> None:
         raw_engine(bundle, sentences, 2, 1),
     ]
 
-    print("ttsops serve", flush=True)
-    port = _free_port()
-    serve = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ttsops",
-            "serve",
-            "--bundle",
-            str(bundle),
-            "--port",
-            str(port),
-            "--no-ui",
-            "--log-level",
-            "warning",
-        ],
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_http(f"{base}/readyz")
-        url = f"{base}/v1/audio/speech"
-        results["ttsops"] = _levels_run("ttsops", url, serve.pid, levels, sentences)
-        results["ttsops_stream"] = first_audio(url, {"input": paragraph, "response_format": "pcm"})
-        results["ttsops_disconnect"] = disconnect_cost(
-            url, {"input": paragraph * 4, "response_format": "pcm"}, serve.pid
-        )
-        results["ttsops_bad_inputs"] = bad_inputs(url, "ttsops")
-    finally:
-        serve.send_signal(signal.SIGTERM)
-        serve.wait(60)
+    # The same server twice: as it ships (a lone request on a wide session) and with
+    # --solo-threads 0, which is how every request ran before (one thread each).
+    for name, extra in (("ttsops", []), ("ttsops_narrow", ["--solo-threads", "0"])):
+        print(f"ttsops serve {' '.join(extra)}", flush=True)
+        results.update(_ttsops_run(name, bundle, extra, levels, sentences, paragraph))
 
     if not args.skip_peer:
         print("piper http_server", flush=True)
@@ -364,7 +382,7 @@ def render(r: dict[str, Any]) -> str:
         "| server | c | chars/s | audio s/s | p50 s | p95 s | p99 s | peak RSS MB | answers |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in ("ttsops", "piper"):
+    for name in ("ttsops", "ttsops_narrow", "piper"):
         for row in r.get(name, []):
             answers = ", ".join(f"{k}×{v}" for k, v in sorted(row["statuses"].items()))
             lines.append(
@@ -378,7 +396,7 @@ def render(r: dict[str, Any]) -> str:
         "| busy for s after hang-up | empty text | invalid UTF-8 |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name in ("ttsops", "piper"):
+    for name in ("ttsops", "ttsops_narrow", "piper"):
         if f"{name}_stream" in r:
             s, d, b = r[f"{name}_stream"], r[f"{name}_disconnect"], r[f"{name}_bad_inputs"]
             lines.append(

@@ -313,7 +313,10 @@ class BundleBackend:
 
         self.bundle_dir = bundle_dir
         self._manifest = verify_bundle(bundle_dir)
-        self._engine = load_engine(bundle_dir, self._manifest, EngineOptions(threads=1))
+        # One thread per synthesis while tasks overlap; a lone one (--concurrency 1, the
+        # last task of a batch) takes every core, as in `ttsops serve`.
+        options = EngineOptions(threads=1, solo_threads=os.cpu_count() or 1)
+        self._engine = load_engine(bundle_dir, self._manifest, options)
 
     def info(self) -> BackendInfo:
         """Describe the loaded model; workers default to the CPU count."""
