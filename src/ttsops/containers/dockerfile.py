@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from typing import Literal
 
-import jinja2
+from ttsops.render import render_template
 
 __all__ = ["ImageSpec", "ModelMode", "render_dockerfile"]
 
@@ -68,19 +67,7 @@ class ImageSpec:
 
 def render_dockerfile(spec: ImageSpec) -> str:
     """The Dockerfile text for ``spec``."""
-    source = (
-        resources.files("ttsops")
-        .joinpath("templates/docker/Dockerfile.j2")
-        .read_text(encoding="utf-8")
-    )
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - a Dockerfile, not HTML
-    )
     for name, value in (("reference", spec.reference), ("title", spec.title)):
         if any(c in value for c in '"\n\\$'):
             raise ValueError(f"{name} {value!r} has a character a Dockerfile label cannot hold")
-    return env.from_string(source).render(spec=spec)
+    return render_template("docker/Dockerfile.j2", spec=spec)

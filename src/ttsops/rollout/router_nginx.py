@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
-import jinja2
-
+from ttsops.render import render_template
 from ttsops.rollout.router import Route
 
 __all__ = ["render_nginx"]
-
-
-def _template() -> jinja2.Template:
-    source = (
-        resources.files("ttsops")
-        .joinpath("templates/nginx/nginx.conf.j2")
-        .read_text(encoding="utf-8")
-    )
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - an nginx config, not HTML
-    )
-    return env.from_string(source)
 
 
 def render_nginx(
@@ -43,7 +24,8 @@ def render_nginx(
     """
     live = [r for r in routes if r.weight > 0 and not r.backup]
     servers = [*live, *(r for r in routes if r.backup)] if live else []
-    return _template().render(
+    return render_template(
+        "nginx/nginx.conf.j2",
         servers=servers,
         prefix=prefix,
         listen_port=listen_port,
