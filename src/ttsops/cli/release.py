@@ -41,6 +41,7 @@ class _Printer:
         self._bar: Any = None
         self._task: Any = None
         self._shown = -1
+        self._total = 0
 
     def __call__(self, update: Update) -> None:
         if update.kind == "gate":
@@ -62,6 +63,8 @@ class _Printer:
             self._bar.update(self._task, completed=update.done, total=update.total, extra="")
             return
         quarter = 4 * update.done // update.total if update.total else 0
+        if update.total != self._total:  # the gate planned another round: count anew
+            self._total, self._shown = update.total, min(quarter, self._shown)
         if quarter > self._shown:  # a CI log gets a line per quarter, not per sentence
             self._shown = quarter
             self._console.print(f"    gate: {update.done}/{update.total}", highlight=False)

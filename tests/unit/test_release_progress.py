@@ -1,0 +1,22 @@
+"""How `ttsops release` shows gate progress in a CI log (no terminal): a line per quarter."""
+
+from __future__ import annotations
+
+import pytest
+
+from ttsops.cli.release import _Printer
+from ttsops.release import Update
+
+
+def test_ci_log_follows_every_round_of_the_gate(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each round the gate adds keeps the log moving: lines up to 30/30, not only 10/10."""
+    printer = _Printer(to_stderr=False)
+    for total in (10, 20, 30):  # the gate plans 10 sentences a round
+        for done in range(total - 10, total + 1):
+            printer(Update("gate", "scoring", done, total))
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert lines[0] == "gate: 0/10"
+    assert "gate: 10/10" in lines
+    assert "gate: 15/20" in lines
+    assert lines[-1] == "gate: 30/30"
+    assert len(lines) == len(set(lines)) <= 12  # a few lines a round, never one per sentence
