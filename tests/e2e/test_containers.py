@@ -415,8 +415,21 @@ def test_agent_with_the_container_runtime_deploys_and_adopts_after_kill_9(
         assert status["live_version"] == "1.0.0"
         assert [(s["version"], s["state"]) for s in status["slots"]] == [("1.0.0", "ready")]
         assert _owned(engine, agent) == [running]
+        assert status["slots"][0]["pid"] is None
+        assert status["slots"][0]["container"] == running[:12]
         assert _speak(agent.public_url).status_code == 200
         slot = status["slots"][0]["slot"]
+        table = subprocess.run(
+            [sys.executable, "-m", "ttsops", "status"],
+            env={**agent.env, "COLUMNS": "200"},
+            cwd=agent.home,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert table.returncode == 0, table.stderr
+        assert f"container {running[:12]}" in table.stdout and "None" not in table.stdout
         shown = subprocess.run(
             [sys.executable, "-m", "ttsops", "logs", slot, "--tail", "50"],
             env=agent.env,

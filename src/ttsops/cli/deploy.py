@@ -10,7 +10,7 @@ import typer
 
 from ttsops.rollout.client import AgentClient
 
-__all__ = ["deploy", "register_commands", "rollback", "status"]
+__all__ = ["SLOT_COLUMNS", "deploy", "register_commands", "rollback", "slot_rows", "status"]
 
 _AgentOpt = Annotated[
     str | None,
@@ -193,21 +193,39 @@ def status(
             ("patrol", _patrol_line(data.get("patrol"))),
         ],
     )
-    output.table(
-        "slots",
-        ["slot", "version", "state", "weight", "port", "pid"],
+    output.table("slots", SLOT_COLUMNS, slot_rows(data["slots"]))
+
+
+SLOT_COLUMNS = ["slot", "version", "state", "weight", "port", "runs as"]
+"""The columns of ``ttsops status``'s slots table."""
+
+
+def slot_rows(slots: list[dict[str, Any]]) -> list[list[Any]]:
+    """The rows of ``ttsops status``'s slots table; "runs as" is ``pid N`` or ``container ID``.
+
+    A container slot has no pid on the host: it shows its short container id, as ``podman
+    ps`` does.
+    """
+    return [
         [
-            [
-                s["slot"],
-                s["version"],
-                s["state"],
-                "backup" if s["backup"] else f"{s['weight']}%",
-                s["port"],
-                s["pid"],
-            ]
-            for s in data["slots"]
-        ],
-    )
+            s["slot"],
+            s["version"],
+            s["state"],
+            "backup" if s["backup"] else f"{s['weight']}%",
+            s["port"],
+            _runs_as(s),
+        ]
+        for s in slots
+    ]
+
+
+def _runs_as(slot: dict[str, Any]) -> str | None:
+    """``pid N``, ``container ID``, or None once a process slot has exited."""
+    if slot.get("container"):
+        return f"container {slot['container']}"
+    if slot.get("pid") is not None:
+        return f"pid {slot['pid']}"
+    return None
 
 
 def _patrol_line(patrol: dict[str, Any] | None) -> str:

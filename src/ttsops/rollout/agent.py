@@ -58,6 +58,8 @@ class SlotView:
     weight: int
     backup: bool
     detail: str
+    container: str | None = None
+    """Short container id of a container slot (``pid`` is then None)."""
 
 
 def agent_token(settings: Settings, state_dir: Path) -> tuple[str, Path | None]:
@@ -429,6 +431,7 @@ class Agent:
                     route.weight if route and route.port == info.port else 0,
                     bool(route and route.backup and route.port == info.port),
                     info.detail,
+                    info.container,
                 )
             )
         return views

@@ -52,6 +52,9 @@ class SlotInfo:
     detail: str = ""
     """For ``exited``: the exit code and the end of its log."""
 
+    container: str | None = None
+    """Short container id, for a slot that is a container (then ``pid`` is None)."""
+
 
 class SlotRuntime:
     """Starts, inspects and stops the slots of one state dir."""

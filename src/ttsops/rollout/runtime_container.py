@@ -73,10 +73,11 @@ class ContainerSlotRuntime:
         found = self.slots_api.status(slot)
         if found is None:
             return None
-        detail = found.detail or (
-            f"container {found.container_id[:12]}" if found.container_id else ""
+        short = found.container_id[:12] if found.container_id else None
+        detail = found.detail or (f"container {short}" if short else "")
+        return SlotInfo(
+            found.slot, found.version, found.state, None, found.port, detail, container=short
         )
-        return SlotInfo(found.slot, found.version, found.state, None, found.port, detail)
 
     def slots(self) -> list[SlotInfo]:
         """Every slot that has a container."""
