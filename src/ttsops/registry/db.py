@@ -16,7 +16,7 @@ __all__ = ["MIGRATIONS_DIR", "SCHEMA_HEAD", "check", "connect", "migrate", "safe
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 """Alembic ``script_location``: inside the package, so it ships with it."""
 
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 """The newest revision in ``migrations/versions`` (a test keeps them equal); when the
 database is already there, opening the ledger does not even import Alembic."""
 
