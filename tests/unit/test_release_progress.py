@@ -1,4 +1,4 @@
-"""How `ttsops release` shows gate progress in a CI log (no terminal): a line per quarter."""
+"""How `ttsops release` and the CLI print: gate progress in a CI log, messages as written."""
 
 from __future__ import annotations
 
@@ -20,3 +20,20 @@ def test_ci_log_follows_every_round_of_the_gate(capsys: pytest.CaptureFixture[st
     assert "gate: 15/20" in lines
     assert lines[-1] == "gate: 30/30"
     assert len(lines) == len(set(lines)) <= 12  # a few lines a round, never one per sentence
+
+
+def test_messages_keep_their_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    """A message naming a settings section ("[patrol]") is printed as written, not as markup."""
+    from ttsops.cli import output
+
+    output.error("set [server] voice_aliases in ttsops.toml")
+    output.info("off ([patrol] enabled = false)")
+    output.fields(None, [("patrol", "off ([patrol] enabled = false)")])
+    output.table(None, ["id", "reason"], [[1, "see [canary] steps"]])
+    printer = _Printer(to_stderr=False)
+    printer(Update("step", "agent from [targets.production]"))
+    captured = capsys.readouterr()
+    assert "set [server] voice_aliases" in captured.err
+    assert captured.out.count("[patrol] enabled") == 2
+    assert "see [canary] steps" in captured.out
+    assert "agent from [targets.production]" in captured.out

@@ -143,7 +143,7 @@ def _print(report: GateReport) -> None:
         )
     outcome = report.verdict.outcome.value
     _print_rounds(report)
-    output.info(f"[bold {_STYLE[outcome]}]gate: {outcome.upper()}[/]")
+    output.info(f"[bold {_STYLE[outcome]}]gate: {outcome.upper()}[/]", markup=True)
     for reason in report.verdict.reasons:
         output.info(f"  • {reason}")
 

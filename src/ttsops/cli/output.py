@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.cells import cell_len  # noqa: TID251 - this is rich's one door
 from rich.console import Console  # noqa: TID251
+from rich.markup import escape  # noqa: TID251
 from rich.progress import (  # noqa: TID251
     BarColumn,
     DownloadColumn,
@@ -28,6 +29,7 @@ __all__ = [
     "console",
     "err_console",
     "error",
+    "escape",
     "fields",
     "info",
     "print_json",
@@ -110,28 +112,34 @@ def _print_table(
         else:
             tbl.add_column(col)
     for row in cells:
-        tbl.add_row(*row)
+        tbl.add_row(*(Text(cell) for cell in row))  # data, never markup
     console.print(tbl)
+
+
+# Messages are data (they quote reasons, versions and settings such as "[server] seed"),
+# so they are escaped: only the prefixes below, and ``info(markup=True)``, are rich markup.
 
 
 def success(message: str) -> None:
     """A line saying something worked."""
-    console.print(f"[green]✓[/green] {message}", highlight=False)
+    console.print(f"[green]✓[/green] {escape(message)}", highlight=False)
 
 
-def info(message: str) -> None:
-    """A plain line of information."""
-    console.print(message, highlight=False)
+def info(message: str, *, markup: bool = False) -> None:
+    """A plain line of information; ``markup=True`` when it is rich markup on purpose."""
+    console.print(message if markup else escape(message), highlight=False)
 
 
 def warning(message: str) -> None:
     """A warning line on stderr (something was skipped; the command goes on)."""
-    err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+    err_console.print(
+        f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True
+    )
 
 
 def error(message: str) -> None:
     """An error line on stderr."""
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -158,7 +166,7 @@ def fields(title: str | None, rows: Sequence[tuple[str, Any]]) -> None:
     tbl.add_column(style="bold")
     tbl.add_column()
     for name, value in rows:
-        tbl.add_row(name, "" if value is None else str(value))
+        tbl.add_row(name, Text("" if value is None else str(value)))
     console.print(tbl)
 
 

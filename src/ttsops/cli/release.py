@@ -53,7 +53,7 @@ class _Printer:
         elif update.kind == "event":
             self._console.print(f"    {update.message}", highlight=False, markup=False)
         else:
-            self._console.print(f"[bold]→[/bold] {update.message}", highlight=False)
+            self._console.print(f"[bold]→[/bold] {output.escape(update.message)}", highlight=False)
 
     def _gate(self, update: Update) -> None:
         if output.err_console.is_terminal:
@@ -230,7 +230,7 @@ def _finish(result: ReleaseResult, as_json: bool) -> None:
     )
     line = (
         f"[bold {_STYLE[result.outcome.value]}]release {result.outcome.value.upper()}[/] "
-        f"(exit {result.exit_code}): {result.reason}; {recorded}"
+        f"(exit {result.exit_code}): {output.escape(result.reason)}; {recorded}"
     )
     if as_json:
         output.err_console.print(line, highlight=False)
