@@ -154,14 +154,10 @@ def _code_change_build(
     engine: ContainerEngine, work: Path, joe: Path, manifest: Manifest
 ) -> dict[str, Any]:
     """The image built from a copy of the checkout whose ttsops code has one line more."""
-    from unittest.mock import patch
-
-    import ttsops.containers.build as build_module
-
     copy = _changed_checkout(work)
-    # build_image asks project_root() which checkout to build ttsops' wheel from.
-    with patch.object(build_module, "project_root", lambda: copy):
-        return _build(engine, "after a ttsops code change", f"{IMAGE}-changed:1.0.0", joe, manifest)
+    return _build(
+        engine, "after a ttsops code change", f"{IMAGE}-changed:1.0.0", joe, manifest, project=copy
+    )
 
 
 def _build(
@@ -172,6 +168,7 @@ def _build(
     manifest: Manifest | None,
     *,
     model: str = "baked",
+    project: Path | None = None,
 ) -> dict[str, Any]:
     """One timed ``build_image`` with the seconds of each of its steps."""
     marks: list[tuple[str, float]] = []
@@ -183,6 +180,7 @@ def _build(
         bundle_dir=bundle,
         manifest=manifest,
         on_step=lambda name: marks.append((name, time.perf_counter())),
+        project=project,
     )
     end = time.perf_counter()
     steps = {

@@ -89,8 +89,12 @@ def build_image(
     manifest: Manifest | None,
     on_step: Step | None = None,
     on_line: Line | None = None,
+    project: Path | None = None,
 ) -> BuiltImage:
-    """Build ``reference``: baked with the bundle at ``bundle_dir``, or a store image."""
+    """Build ``reference``: baked with the bundle at ``bundle_dir``, or a store image.
+
+    ttsops itself is built from the checkout ``project`` (default: the one running).
+    """
     started = time.monotonic()
     reference = _check_reference(reference)
     if model == "baked" and (bundle_dir is None or manifest is None):
@@ -99,7 +103,7 @@ def build_image(
     step("base image")
     base, _ = ensure_base_image(engine, on_line)
     step("wheels")
-    root = project_root()
+    root = project or project_root()
     wheels = download_wheels(export_requirements(root), engine.state_dir / "wheels", on_line)
     (engine.state_dir / "contexts").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=engine.state_dir / "contexts") as tmp:
