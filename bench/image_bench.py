@@ -47,7 +47,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +67,7 @@ from ttsops.containers import (
 from ttsops.containers.slots import OWNER_LABEL, slot_owner
 from ttsops.registry import Registry
 from ttsops.settings import load_settings
+from ttsops.testing import LoadGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
@@ -268,37 +268,6 @@ def _process_start(bundle: Path, home: Path) -> dict[str, Any]:
 # -- deploys through an agent -----------------------------------------------------------------
 
 
-class _Load:
-    """One client through the router, fresh connection per request; counts failures."""
-
-    def __init__(self, url: str) -> None:
-        self.url, self.ok, self.failed = url, 0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                reply = httpx.post(
-                    f"{self.url}/v1/audio/speech",
-                    timeout=60,
-                    json={"input": "Hello there.", "response_format": "wav"},
-                )
-                good = reply.status_code == 200 and reply.content[:4] == b"RIFF"
-            except httpx.HTTPError:
-                good = False
-            self.ok += good
-            self.failed += not good
-
-    def __enter__(self) -> _Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-
-
 class _Agent:
     """A real ``ttsops agent`` over ``home``; ``close`` runs ``ttsops down``."""
 
@@ -337,9 +306,14 @@ class _Agent:
             return None
 
     def timed(
-        self, step: str, path: str, body: dict[str, Any], expect: str, load: _Load | None = None
+        self,
+        step: str,
+        path: str,
+        body: dict[str, Any],
+        expect: str,
+        load: LoadGenerator | None = None,
     ) -> dict[str, Any]:
-        before = (load.ok, load.failed) if load else (0, 0)
+        since = time.time()
         t0 = time.perf_counter()
         reply = self.api.post(path, json=body)
         reply.raise_for_status()
@@ -361,9 +335,12 @@ class _Agent:
             "to_live_s": round(time.perf_counter() - t0, 2),
             "slot_start_to_ready_s": _phase_gap(events, "→ starting", "→ shifting"),
             "state": state["state"],
-            "requests_ok": (load.ok - before[0]) if load else None,
-            "requests_failed": (load.failed - before[1]) if load else None,
         }
+        if load is not None:
+            tally = load.tally(since=since)
+            row.update(requests_ok=tally["ok"], requests_failed=tally["failed"])
+        else:
+            row.update(requests_ok=None, requests_failed=None)
         print(f"    {step}: {row}", flush=True)
         return row
 
@@ -399,7 +376,9 @@ def _phase_gap(events: list[dict[str, Any]], start: str, end: str) -> float | No
 
 def _deploys(agent: _Agent, versions: list[str]) -> list[dict[str, Any]]:
     rows = [agent.timed("first deploy (cold)", "/v1/deployments", {"version": "1.0.0"}, "1.0.0")]
-    with _Load(f"http://127.0.0.1:{agent.public}") as load:
+    # One client through the router, fresh connection per request, bounded in count and time.
+    url = f"http://127.0.0.1:{agent.public}"
+    with LoadGenerator(url, texts=["Hello there."], threads=1, max_s=900) as load:
         live = "1.0.0"
         for version in versions:
             new = {"version": version}
