@@ -56,7 +56,7 @@ from typing import Any
 
 import httpx
 
-from ttsops.bundle import Manifest, Source, build_bundle, load_manifest, make_default_bundle
+from ttsops.bundle import DeriveRecipe, Manifest, derive_bundle, load_manifest, make_default_bundle
 from ttsops.containers import (
     ContainerEngine,
     base_image_tag,
@@ -81,23 +81,6 @@ def _port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _variant(joe: Path, out: Path, version: str, noise: float) -> Path:
-    m = load_manifest(joe)
-    build_bundle(
-        out,
-        {rel: joe / rel for rel in m.files},
-        name=m.name,
-        version=version,
-        engine=m.engine,
-        sample_rate=m.sample_rate,
-        languages=tuple(m.languages),
-        voices=tuple(m.voices),
-        engine_options={**m.engine_options, "noise_scale": noise},
-        source=Source(trigger="bench", parent="joe@1.0.0"),
-    )
-    return out
 
 
 def _ready(url: str, deadline_s: float = 240) -> bool:
@@ -435,7 +418,10 @@ def _setup(work: Path, rounds: int) -> tuple[dict[str, Path], dict[str, Path]]:
     bundles = {"1.0.0": joe}
     for n in range(1, rounds + 1):
         version = f"1.{n}.0"
-        bundles[version] = _variant(joe, work / version, version, 0.5 + (n - 1) / 50)
+        # Another model of the same files: only an inference setting differs (bundle derive --set).
+        recipe = DeriveRecipe(settings={"noise_scale": 0.5 + (n - 1) / 50})
+        derive_bundle(joe, work / version, version=version, recipe=recipe)
+        bundles[version] = work / version
     homes = {"container": work / "home-container", "process": work / "home-process"}
     for runtime, home in homes.items():
         home.mkdir()
