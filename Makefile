@@ -15,7 +15,7 @@ help: ## list targets
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
 	touch $@
 
 setup: $(VENV)/.synced ## create .venv and install pinned dependencies (idempotent)
