@@ -39,3 +39,28 @@ def joe_server(joe_bundle: Path) -> Iterator[ServerProcess]:
     """A real `ttsops serve` of joe on a loopback port, shared by read-only tests."""
     with ServerProcess(joe_bundle) as server:
         yield server
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """A real headless Chromium (the system's, driven by playwright), one per test session.
+
+    Tests open their own context (``browser.new_context()``) and close it; skipped when the
+    system has no chromium (``make system-deps`` installs it as root).
+    """
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: run `make system-deps` as root")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
