@@ -17,7 +17,10 @@ with a JSON body ``{"error": {"type", "code", "message"}}``.
     │   └── SynthesisError           the model failed on an input
     ├── RequestError                 a client sent something we cannot serve (4xx)
     │   ├── InvalidInputError        empty text, bad speed, unknown voice/format (400)
-    │   └── InputTooLongError        text over the configured limit (413)
+    │   ├── InputTooLongError        text over the configured limit (413)
+    │   ├── ReferenceNotSupportedError  this model cannot use a reference voice (400)
+    │   ├── InvalidReferenceError    a reference clip is not usable audio (400; too big: 413)
+    │   └── ReferenceNotFoundError   no registered reference voice with that id (404)
     ├── OverloadedError              queue full or draining: retry later (503)
     ├── RequestTimeoutError          synthesis took longer than the request timeout (504)
     ├── RegistryError                artifact store or ledger refused an operation
@@ -57,10 +60,13 @@ __all__ = [
     "IllegalTransitionError",
     "InputTooLongError",
     "InvalidInputError",
+    "InvalidReferenceError",
     "InvalidVersionError",
     "LedgerUnavailableError",
     "ManifestError",
     "OverloadedError",
+    "ReferenceNotFoundError",
+    "ReferenceNotSupportedError",
     "RegistryError",
     "RequestError",
     "RequestTimeoutError",
@@ -157,6 +163,31 @@ class InputTooLongError(RequestError):
 
     http_status = 413
     code = "input_too_long"
+
+
+class ReferenceNotSupportedError(RequestError):
+    """The model cannot use a reference clip (it neither clones nor matches voices)."""
+
+    http_status = 400
+    code = "reference_not_supported"
+
+
+class InvalidReferenceError(RequestError):
+    """A reference clip is not audio, too short or long, silent, too low a rate, too big."""
+
+    http_status = 400
+    code = "invalid_reference"
+
+    def __init__(self, message: str, http_status: int = 400) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class ReferenceNotFoundError(RequestError):
+    """No reference voice is registered under that id."""
+
+    http_status = 404
+    code = "reference_not_found"
 
 
 class OverloadedError(TtsopsError):

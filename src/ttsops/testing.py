@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ttsops.engines.base import AudioChunk
+from ttsops.engines.base import AudioChunk, Reference
 from ttsops.engines.text import split_text
+from ttsops.errors import ReferenceNotSupportedError
 
 __all__ = ["LoadGenerator", "ScriptedEngine", "ServerProcess", "Shot"]
 
@@ -35,8 +36,14 @@ class ScriptedEngine:
     supports_prompt_audio = False
 
     def __init__(
-        self, piece_s: float = 0.01, seconds_per_char: float = 0.06, sample_rate: int = 16000
+        self,
+        piece_s: float = 0.01,
+        seconds_per_char: float = 0.06,
+        sample_rate: int = 16000,
+        *,
+        prompt_audio: bool = False,
     ) -> None:
+        self.supports_prompt_audio = prompt_audio
         self.piece_s = piece_s
         self.seconds_per_char = seconds_per_char
         self.sample_rate = sample_rate
@@ -44,12 +51,23 @@ class ScriptedEngine:
         self.pieces_done = 0
         self.seeds: list[int | None] = []
         """The ``seed`` of every ``stream`` call, in order (what the pool passed on)."""
+        self.references: list[Reference | None] = []
+        """The ``reference`` of every ``stream`` call, in order."""
 
     def stream(
-        self, text: str, voice: str, speed: float, *, seed: int | None = None
+        self,
+        text: str,
+        voice: str,
+        speed: float,
+        *,
+        seed: int | None = None,
+        reference: Reference | None = None,
     ) -> Iterator[AudioChunk]:
         """One sine tone per piece of text, after ``piece_s`` of pretend work."""
+        if reference is not None and not self.supports_prompt_audio:
+            raise ReferenceNotSupportedError("the scripted engine cannot use a reference voice")
         self.seeds.append(seed)
+        self.references.append(reference)
         for piece in split_text(text):
             time.sleep(self.piece_s)
             n = int(len(piece) * self.seconds_per_char / speed * self.sample_rate)
@@ -58,10 +76,16 @@ class ScriptedEngine:
             yield AudioChunk(tone.astype(np.float32), self.sample_rate, piece)
 
     def synthesize(
-        self, text: str, voice: str, speed: float, *, seed: int | None = None
+        self,
+        text: str,
+        voice: str,
+        speed: float,
+        *,
+        seed: int | None = None,
+        reference: Reference | None = None,
     ) -> AudioChunk:
         """All pieces joined."""
-        parts = [c.samples for c in self.stream(text, voice, speed, seed=seed)]
+        parts = [c.samples for c in self.stream(text, voice, speed, seed=seed, reference=reference)]
         return AudioChunk(np.concatenate(parts), self.sample_rate, text)
 
 

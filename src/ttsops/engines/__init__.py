@@ -6,7 +6,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from ttsops.engines.base import AudioChunk, Engine, EngineFactory, EngineOptions
+from ttsops.engines.base import AudioChunk, Engine, EngineFactory, EngineOptions, Reference
 from ttsops.errors import EngineNotFoundError
 
 if TYPE_CHECKING:
@@ -17,6 +17,7 @@ __all__ = [
     "Engine",
     "EngineFactory",
     "EngineOptions",
+    "Reference",
     "available_engines",
     "load_engine",
 ]

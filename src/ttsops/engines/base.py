@@ -13,7 +13,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from ttsops.bundle.manifest import Manifest
 
-__all__ = ["AudioChunk", "Engine", "EngineFactory", "EngineOptions"]
+__all__ = ["AudioChunk", "Engine", "EngineFactory", "EngineOptions", "FloatArray", "Reference"]
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -34,6 +34,28 @@ class AudioChunk:
     @property
     def duration_s(self) -> float:
         """Length of the chunk in seconds."""
+        return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference clip the voice should sound like (matched or cloned, as the engine can)."""
+
+    samples: FloatArray
+    """Mono samples, float32 in [-1, 1]."""
+
+    sample_rate: int
+    """Samples per second of ``samples``."""
+
+    text: str | None = None
+    """What the clip says, if known (engines that clone may use the transcript)."""
+
+    name: str = ""
+    """A label for logs and headers, e.g. the registered voice's id."""
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the clip in seconds."""
         return len(self.samples) / self.sample_rate
 
 
@@ -68,22 +90,36 @@ class Engine(Protocol):
     """Voice names it accepts; the first is the default."""
 
     supports_prompt_audio: bool
-    """Whether it can clone a voice from reference audio."""
+    """Whether it can use a reference clip (``reference=``): by cloning, or by matching the
+    clip to its own voices; one that cannot raises ``ReferenceNotSupportedError``."""
 
     def stream(
-        self, text: str, voice: str, speed: float, *, seed: int | None = None
+        self,
+        text: str,
+        voice: str,
+        speed: float,
+        *,
+        seed: int | None = None,
+        reference: Reference | None = None,
     ) -> Iterator[AudioChunk]:
         """Yield audio piece by piece (a sentence, or part of a long one), in order.
 
         With a ``seed`` the same (model, text, voice, speed, seed) gives bit-identical
-        audio; with None the noise is fresh on every call.
+        audio; with None the noise is fresh on every call. With a ``reference`` the audio
+        should sound like that clip; ``voice`` is then the base the engine starts from.
         """
         ...
 
     def synthesize(
-        self, text: str, voice: str, speed: float, *, seed: int | None = None
+        self,
+        text: str,
+        voice: str,
+        speed: float,
+        *,
+        seed: int | None = None,
+        reference: Reference | None = None,
     ) -> AudioChunk:
-        """Return all the audio for ``text`` at once (``seed`` as for ``stream``)."""
+        """Return all the audio for ``text`` at once (``seed``, ``reference`` as for ``stream``)."""
         ...
 
 

@@ -27,10 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttsops.engines.base import AudioChunk, EngineOptions
+from ttsops.engines.base import AudioChunk, EngineOptions, Reference
 from ttsops.engines.noise import NOISE_INPUT, noise_offset, seedable_model
 from ttsops.engines.text import split_text
-from ttsops.errors import EngineLoadError, InvalidInputError, SynthesisError
+from ttsops.errors import (
+    EngineLoadError,
+    InvalidInputError,
+    ReferenceNotSupportedError,
+    SynthesisError,
+)
 
 if TYPE_CHECKING:
     from ttsops.bundle.manifest import Manifest
@@ -105,9 +110,21 @@ class PiperEngine:
         self._speakers = dict(config.speaker_id_map)
 
     def stream(
-        self, text: str, voice: str, speed: float, *, seed: int | None = None
+        self,
+        text: str,
+        voice: str,
+        speed: float,
+        *,
+        seed: int | None = None,
+        reference: Reference | None = None,
     ) -> Iterator[AudioChunk]:
         """Yield one chunk per sentence (or piece of a long sentence)."""
+        if reference is not None:
+            raise ReferenceNotSupportedError(
+                "the piper engine cannot use a reference voice (it neither clones nor matches "
+                "voices); leave the reference out, or use a version whose engine can "
+                "(kokoro matches voices)"
+            )
         if voice not in self.voices:
             raise InvalidInputError(
                 f"unknown voice {voice!r}; this model has: {', '.join(self.voices)}"
@@ -160,10 +177,16 @@ class PiperEngine:
         return chunks
 
     def synthesize(
-        self, text: str, voice: str, speed: float, *, seed: int | None = None
+        self,
+        text: str,
+        voice: str,
+        speed: float,
+        *,
+        seed: int | None = None,
+        reference: Reference | None = None,
     ) -> AudioChunk:
         """All audio for ``text`` in one chunk."""
-        parts = [c.samples for c in self.stream(text, voice, speed, seed=seed)]
+        parts = [c.samples for c in self.stream(text, voice, speed, seed=seed, reference=reference)]
         samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
         return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
 

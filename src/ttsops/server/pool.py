@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ttsops.engines.base import AudioChunk, Engine
+from ttsops.engines.base import AudioChunk, Engine, Reference
 from ttsops.errors import OverloadedError, RequestTimeoutError, TtsopsError
 
 __all__ = ["InferencePool", "Job", "PoolState", "piece_limit_s"]
@@ -58,6 +58,8 @@ class Job:
     started: float | None = None
     seed: int | None = None
     """Noise seed passed to the engine; None draws fresh noise."""
+    reference: Reference | None = None
+    """Reference clip the voice should sound like, passed to the engine; None for none."""
 
 
 class InferencePool:
@@ -121,7 +123,15 @@ class InferencePool:
 
     # -- admission and work ----------------------------------------------------------
 
-    def admit(self, text: str, voice: str, speed: float, *, seed: int | None = None) -> Job:
+    def admit(
+        self,
+        text: str,
+        voice: str,
+        speed: float,
+        *,
+        seed: int | None = None,
+        reference: Reference | None = None,
+    ) -> Job:
         """Take a place for one synthesis or raise ``OverloadedError`` (503)."""
         if self.state is not PoolState.READY or self.engine is None:
             raise OverloadedError(f"server is not ready ({self.reason}); retry shortly")
@@ -136,7 +146,12 @@ class InferencePool:
             self._idle.clear()
         self._changed()
         return Job(
-            text, voice, speed, deadline=time.monotonic() + self.request_timeout_s, seed=seed
+            text,
+            voice,
+            speed,
+            deadline=time.monotonic() + self.request_timeout_s,
+            seed=seed,
+            reference=reference,
         )
 
     async def run(self, job: Job) -> AsyncGenerator[AudioChunk, None]:
@@ -181,7 +196,9 @@ class InferencePool:
             if job.cancel.is_set():
                 return
             assert self.engine is not None
-            for chunk in self.engine.stream(job.text, job.voice, job.speed, seed=job.seed):
+            for chunk in self.engine.stream(
+                job.text, job.voice, job.speed, seed=job.seed, reference=job.reference
+            ):
                 if job.cancel.is_set():
                     log.info("request cancelled; stopped after %.1f s of audio", job.audio_s)
                     return
