@@ -1,7 +1,8 @@
 """The agent's management API (FastAPI): deployments, their events, rollback, abort, status.
 
 Every route needs ``Authorization: Bearer <token>``; the token is compared in constant
-time and a missing or wrong one gets 401. Errors are JSON ``{"error": {...}}`` with the
+time and a missing or wrong one gets 401. The exceptions are ``/metrics`` and
+``/metrics/targets`` (``ttsops.rollout.metrics``), which a Prometheus scrapes without one. Errors are JSON ``{"error": {...}}`` with the
 status of the ``TtsopsError`` that caused them.
 """
 
@@ -25,6 +26,7 @@ from ttsops import __version__
 from ttsops.errors import TtsopsError
 from ttsops.registry import DeploymentRecord, EventRecord
 from ttsops.rollout.agent import Agent
+from ttsops.rollout.metrics import metrics_router
 from ttsops.rollout.state import Rollout
 from ttsops.server.contract import allowed_methods, describe_validation, error_responses
 
@@ -305,6 +307,7 @@ def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> Fast
         """Live version, since when, from which commit; slots, weights, router."""
         return await asyncio.to_thread(agent.status)
 
+    app.include_router(metrics_router(agent))  # /metrics, /metrics/targets: no token
     return app
 
 
