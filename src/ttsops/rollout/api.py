@@ -1,9 +1,9 @@
 """The agent's management API (FastAPI): deployments, their events, rollback, abort, status.
 
 Every route needs ``Authorization: Bearer <token>``; the token is compared in constant
-time and a missing or wrong one gets 401. The exceptions are ``/metrics`` and
-``/metrics/targets`` (``ttsops.rollout.metrics``), which a Prometheus scrapes without one. Errors are JSON ``{"error": {...}}`` with the
-status of the ``TtsopsError`` that caused them.
+time and a missing or wrong one gets 401, except on ``/metrics`` and ``/metrics/targets``
+(``ttsops.rollout.metrics``), which a Prometheus scrapes without one. Errors are JSON
+``{"error": {...}}`` with the status of the ``TtsopsError`` that caused them.
 """
 
 from __future__ import annotations
