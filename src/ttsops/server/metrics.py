@@ -11,6 +11,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from ttsops.server.gpu import register_gpu_metrics
+
 __all__ = ["ServerMetrics"]
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
@@ -67,6 +69,8 @@ class ServerMetrics:
             registry=r,
         )
         self.model = Info("ttsops_model", "The model this replica serves.", registry=r)
+        self.gpu = register_gpu_metrics(r)
+        """True when NVML found a GPU: ``ttsops_gpu_*`` gauges are exported."""
 
     def set_load(self, in_flight: int, queued: int) -> None:
         """Update the in-flight and queue gauges."""
