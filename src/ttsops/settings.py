@@ -88,6 +88,10 @@ class ServerSettings(BaseModel):
     here name the bundle's default voice; an alias naming a voice the bundle lacks is
     refused at start."""
 
+    voices_dir: Path | None = None
+    """Where reference voices (``POST /v1/voices``) are kept; every slot of a host must share
+    it. Default ``$TTSOPS_HOME/voices``."""
+
 
 class GateSettings(BaseModel):
     """Evaluation set and thresholds of ``ttsops gate`` (section ``[gate]``).
@@ -469,4 +473,6 @@ def load_settings(
         )
         raise ConfigError(f"{where} is invalid: {problems}") from None
     settings.home = settings.home.expanduser()
+    voices_dir = settings.server.voices_dir or settings.home / "voices"
+    settings.server.voices_dir = voices_dir.expanduser()
     return settings

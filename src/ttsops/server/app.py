@@ -22,6 +22,8 @@ from ttsops.errors import OverloadedError, TtsopsError
 from ttsops.server.contract import allowed_methods, describe_validation
 from ttsops.server.replica import Replica
 from ttsops.server.routes import router
+from ttsops.server.routes_voices import DESCRIPTION as VOICES_DESCRIPTION
+from ttsops.server.routes_voices import router as voices_router
 from ttsops.server.schemas import speech_request_schema
 from ttsops.settings import ServerSettings
 
@@ -29,7 +31,15 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("ttsops.server")
 
-_KNOWN_ROUTES = ("/v1/audio/speech", "/v1/models", "/healthz", "/readyz", "/version", "/metrics")
+_KNOWN_ROUTES = (
+    "/v1/audio/speech",
+    "/v1/models",
+    "/v1/voices",
+    "/healthz",
+    "/readyz",
+    "/version",
+    "/metrics",
+)
 
 
 def _error(
@@ -40,6 +50,15 @@ def _error(
         kind = "overloaded_error"
     body = {"error": {"type": kind, "code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _route_group(path: str) -> str:
+    """The metrics label of a path with a variable part."""
+    if path.startswith("/ui"):
+        return "/ui"
+    if path.startswith("/v1/voices/"):
+        return "/v1/voices/{id}"
+    return "other"
 
 
 class _TraceMiddleware:
@@ -55,7 +74,7 @@ class _TraceMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        route = path if path in _KNOWN_ROUTES else ("/ui" if path.startswith("/ui") else "other")
+        route = path if path in _KNOWN_ROUTES else _route_group(path)
         started = time.monotonic()
         status = 500
 
@@ -97,12 +116,13 @@ def create_app(
         description=(
             f"Serves {manifest.ref} (digest {manifest.digest[:12]}). OpenAI-compatible "
             "`POST /v1/audio/speech`; every response carries X-TTSOps-Version and "
-            "X-TTSOps-Digest."
+            f"X-TTSOps-Digest. {VOICES_DESCRIPTION}"
         ),
         lifespan=lifespan,
     )
     app.state.replica = replica
     app.include_router(router)
+    app.include_router(voices_router)
 
     @app.exception_handler(TtsopsError)
     async def _ttsops_error(request: Request, exc: TtsopsError) -> JSONResponse:

@@ -47,6 +47,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     405: "Method not allowed on this path; the Allow header lists the allowed ones.",
     409: "Refused in the current state (the message says why and what to do).",
     413: "Input longer than the server's limit.",
+    415: "The upload is not in a media type the server reads (e.g. not audio).",
     422: "The request does not match the schema (the message says which field).",
     500: "Internal error; the message says what failed.",
     503: "Queue full, draining, or a backing service is unreachable; see Retry-After.",

@@ -12,14 +12,20 @@ import numpy as np
 
 from ttsops import __version__
 from ttsops.bundle.manifest import Manifest
-from ttsops.engines import EngineOptions, load_engine
+from ttsops.engines import EngineOptions, Reference, load_engine
 from ttsops.engines.text import clean_text
-from ttsops.errors import InputTooLongError, InvalidInputError, TtsopsError
+from ttsops.errors import (
+    InputTooLongError,
+    InvalidInputError,
+    ReferenceNotSupportedError,
+    TtsopsError,
+)
 from ttsops.server.metrics import ServerMetrics
 from ttsops.server.pool import InferencePool
+from ttsops.server.refvoices import RefVoiceStore, is_ref_id
 from ttsops.server.schemas import OPENAI_MODEL_ALIASES, VersionInfo
 from ttsops.server.voices import VoiceMap
-from ttsops.settings import ServerSettings
+from ttsops.settings import ServerSettings, Settings
 
 __all__ = ["WARMUP_TEXT", "Replica", "SpeechInput"]
 
@@ -37,7 +43,10 @@ class SpeechInput:
     """Cleaned text, non-empty, within the limit."""
 
     voice: str
-    """A voice the model has."""
+    """A voice the model has (with a reference: the default voice, the engine's base)."""
+
+    reference: Reference | None = None
+    """The registered reference voice the request named, loaded; None for a stock voice."""
 
 
 class Replica:
@@ -61,6 +70,8 @@ class Replica:
         )
         self.voices = VoiceMap(manifest.voices, settings.voice_aliases)
         """The bundle's voices and their aliases (OpenAI's names); refuses a bad alias now."""
+        self.references = RefVoiceStore(settings.voices_dir or Settings().home / "voices")
+        """Reference voices registered on this host (shared with its other slots)."""
         self.metrics = ServerMetrics()
         workers = settings.workers or os.cpu_count() or 1
         self.pool = InferencePool(
@@ -183,4 +194,21 @@ class Replica:
                 "input has nothing to speak: it is empty or only whitespace, punctuation or "
                 "control characters"
             )
+        if is_ref_id(voice):
+            assert voice is not None
+            return SpeechInput(cleaned, self.manifest.voices[0], self.reference(voice))
         return SpeechInput(text=cleaned, voice=self.voices.resolve(voice))
+
+    def reference(self, voice_id: str) -> Reference:
+        """A registered reference voice, loaded; 400 if this engine cannot use one, 404 if
+        no such voice is registered."""
+        engine = self.pool.engine
+        if engine is not None and not engine.supports_prompt_audio:
+            raise ReferenceNotSupportedError(
+                f"model {self.manifest.ref} (engine {self.manifest.engine}) cannot use "
+                f"reference voices such as {voice_id!r}; use one of its voices "
+                f"({', '.join(self.voices.voices)}), or a version whose engine can (its "
+                "/version says supports_prompt_audio: true; kokoro bundles match a reference "
+                "to their voices)"
+            )
+        return self.references.load(voice_id)

@@ -31,7 +31,7 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-_ERRORS = error_responses(400, 405, 413, 500, 503, 504)
+_ERRORS = error_responses(400, 404, 405, 413, 500, 503, 504)
 
 _ERRORS_GET = error_responses(405)
 
@@ -41,7 +41,12 @@ _AUDIO_HEADERS = {
         "schema": {"type": "integer"},
     },
     "X-TTSOps-Voice": {
-        "description": "The bundle voice that spoke (an alias resolved).",
+        "description": "The bundle voice that spoke (an alias resolved; with a reference "
+        "voice, the base voice the engine started from).",
+        "schema": {"type": "string"},
+    },
+    "X-TTSOps-Reference": {
+        "description": "The reference voice used (its id), when the request named one.",
         "schema": {"type": "string"},
     },
 }
@@ -176,7 +181,9 @@ async def speech(request: Request) -> Response:
     replica.check_model(req.model)
     spoken = replica.check_input(req.input, req.voice)
     seed = req.seed if req.seed is not None else replica.settings.seed
-    job = replica.pool.admit(spoken.text, spoken.voice, req.speed, seed=seed)
+    job = replica.pool.admit(
+        spoken.text, spoken.voice, req.speed, seed=seed, reference=spoken.reference
+    )
     stream = replica.pool.run(job)
     try:
         first = await _first_chunk(stream, request, job)
@@ -191,6 +198,8 @@ async def speech(request: Request) -> Response:
     )
     chunks = _audio_bytes(replica, job, first, stream, encoder, len(spoken.text))
     headers = {"X-TTSOps-Sample-Rate": str(encoder.rate), "X-TTSOps-Voice": spoken.voice}
+    if spoken.reference is not None:
+        headers["X-TTSOps-Reference"] = spoken.reference.name
     if req.stream_format == "sse":
         return StreamingResponse(_sse(chunks), media_type="text/event-stream", headers=headers)
     return StreamingResponse(chunks, media_type=MEDIA_TYPES[req.response_format], headers=headers)

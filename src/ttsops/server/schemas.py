@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from ttsops.server.audio import AudioFormat
 from ttsops.server.contract import ErrorBody, ErrorDetail
+from ttsops.server.refclip import REF_ID_PATTERN
 
 __all__ = [
     "INPUT_PATTERN",
@@ -19,6 +20,9 @@ __all__ = [
     "ModelEntry",
     "ModelList",
     "ReadyInfo",
+    "RefVoiceDeleted",
+    "RefVoiceInfo",
+    "RefVoiceList",
     "SpeechRequest",
     "VersionInfo",
     "speech_request_schema",
@@ -46,7 +50,9 @@ class SpeechRequest(BaseModel):
     """Text to speak, with at least one letter or digit; control characters are stripped."""
 
     voice: StrictStr | None = None
-    """One of the model's voices or an alias (OpenAI's names: alloy, ash, …); default: its first."""
+    """One of the model's voices, an alias (OpenAI's names: alloy, ash, …), or a reference
+    voice's id from ``POST /v1/voices`` (matching with kokoro; cloning where the engine
+    clones); default: its first voice."""
 
     response_format: AudioFormat = "mp3"
     """Container/codec of the audio: mp3, opus, aac, flac, wav or pcm (16-bit LE mono, no
@@ -118,7 +124,8 @@ class VersionInfo(BaseModel):
     """Requests that may wait for a worker before 503."""
 
     supports_prompt_audio: bool
-    """Whether the engine can clone a voice from reference audio (false while loading)."""
+    """Whether the engine can use a reference voice (``POST /v1/voices``): by matching (kokoro)
+    or cloning (false while loading)."""
 
     image: str | None = None
     """The container image serving it (``REPO:VERSION``), when it runs in one."""
@@ -169,6 +176,63 @@ class ReadyInfo(BaseModel):
     """Why it is not ready, if it is not."""
 
 
+class RefVoiceInfo(BaseModel):
+    """A registered reference voice (``POST /v1/voices``, ``GET /v1/voices/{id}``)."""
+
+    id: str = Field(pattern=REF_ID_PATTERN)
+    """Use it as ``voice`` in ``/v1/audio/speech``: ``ref-`` and 12 hex of the clip's sha256."""
+
+    object: Literal["voice"] = "voice"
+    """Always ``voice``."""
+
+    name: str
+    """Display name (the upload's file name when none was given)."""
+
+    text: str | None
+    """What the clip says, if the uploader said."""
+
+    duration_s: float
+    """Length of the clip in seconds."""
+
+    sample_rate: int
+    """Rate the clip is stored and given to the engine at."""
+
+    source_rate: int
+    """Rate of the audio as uploaded."""
+
+    created: str
+    """When the clip was first registered (ISO 8601, UTC)."""
+
+
+class RefVoiceList(BaseModel):
+    """``GET /v1/voices``: the host's reference voices and the model's own."""
+
+    object: Literal["list"] = "list"
+    """Always ``list``."""
+
+    data: list[RefVoiceInfo]
+    """Registered reference voices, oldest first (shared by every slot of the host)."""
+
+    stock: list[str]
+    """The bundle's own voices; the first is the default."""
+
+    supports_prompt_audio: bool
+    """Whether this model can use a reference voice (false while loading)."""
+
+
+class RefVoiceDeleted(BaseModel):
+    """``DELETE /v1/voices/{id}``."""
+
+    id: str
+    """The deleted voice."""
+
+    object: Literal["voice"] = "voice"
+    """Always ``voice``."""
+
+    deleted: Literal[True] = True
+    """Always true: the clip is gone from this host."""
+
+
 def speech_request_schema(
     *, voices: Sequence[str], models: Sequence[str], max_input_chars: int
 ) -> dict[str, Any]:
@@ -178,4 +242,12 @@ def speech_request_schema(
     props["input"]["maxLength"] = max_input_chars
     for name, names in (("voice", voices), ("model", models)):
         props[name]["anyOf"] = [{"type": "string", "enum": list(names)}, {"type": "null"}]
+    props["voice"]["anyOf"].insert(
+        1,
+        {
+            "type": "string",
+            "pattern": REF_ID_PATTERN,
+            "description": "A reference voice registered with POST /v1/voices.",
+        },
+    )
     return schema
