@@ -25,6 +25,7 @@ from ttsops.containers.wheels import (
     download_wheels,
     export_requirements,
     project_root,
+    sdist_only,
 )
 from ttsops.errors import ContainerError
 
@@ -104,7 +105,9 @@ def build_image(
     base, _ = ensure_base_image(engine, on_line)
     step("wheels")
     root = project or project_root()
-    wheels = download_wheels(export_requirements(root), engine.state_dir / "wheels", on_line)
+    wheels = download_wheels(
+        export_requirements(root), engine.state_dir / "wheels", on_line, build=sdist_only(root)
+    )
     (engine.state_dir / "contexts").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=engine.state_dir / "contexts") as tmp:
         context = Path(tmp)

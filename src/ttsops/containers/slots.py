@@ -5,7 +5,8 @@ API (the ``docker`` SDK; podman's compatible socket here). Containers carry labe
 version, the state dir that owns them), so a restarted agent finds and adopts them. Stopping
 is graceful (SIGTERM, then the drain limit) — never the SDK's instant SIGKILL. The image's
 health check is run by the agent (nothing schedules it here) and counts for readiness
-together with ``/readyz``.
+together with ``/readyz``. A container that exited says why, "out of memory" included
+(``containers.oom``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 
 from ttsops.containers.engine import ContainerEngine
+from ttsops.containers.oom import oom_killed, oom_reason
 from ttsops.errors import ContainerError
 
 __all__ = [
@@ -199,8 +201,11 @@ class ContainerSlots:
         state = box.attrs.get("State", {})
         if state.get("Status") != "running":
             tail = box.logs(tail=5).decode(errors="replace").strip().replace("\n", " | ")
-            code = state.get("ExitCode")
-            return SlotStatus(slot, version, "exited", box.id, port, f"exit {code}: {tail}")
+            why = f"exit {state.get('ExitCode')}"
+            if oom_killed(str(box.id), state):
+                memory = (box.attrs.get("HostConfig") or {}).get("Memory")
+                why += f" ({oom_reason(int(memory or 0))})"
+            return SlotStatus(slot, version, "exited", box.id, port, f"{why}: {tail}")
         try:
             readyz = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=3)
             served = httpx.get(f"http://127.0.0.1:{port}/version", timeout=3).json()["version"]

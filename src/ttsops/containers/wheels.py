@@ -3,17 +3,21 @@
 Builds cannot reach the package index from inside a container here (no CA bundle, maybe no
 network), so the wheels are downloaded on the host for the image's platform (manylinux
 x86_64, CPython 3.11) into a cache keyed by the requirements' hash, and installed in the
-build with ``pip --no-index --find-links`` from a bind mount.
+build with ``pip --no-index --find-links`` from a bind mount. A dependency the lock file
+has no wheel for (an sdist only, e.g. jieba) is built into a wheel on the host once
+(``pip wheel``; the host runs the image's Python 3.11 on the same architecture).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +32,7 @@ __all__ = [
     "download_wheels",
     "export_requirements",
     "project_root",
+    "sdist_only",
 ]
 
 PLATFORM_ARGS = (
@@ -116,10 +121,50 @@ def export_requirements(root: Path) -> str:
     return "\n".join(pins) + "\n"
 
 
+def _image_wheel(filename: str) -> bool:
+    """True when a wheel of this name installs in the image (CPython 3.11, x86_64 Linux)."""
+    if filename.endswith("-any.whl"):
+        return True
+    tags = ("cp311", "abi3", "py3-none", "py2.py3")
+    return "linux" in filename and "x86_64" in filename and any(t in filename for t in tags)
+
+
+def sdist_only(root: Path) -> set[str]:
+    """Names (normalized) of the locked packages with no wheel the image can install."""
+    try:
+        lock = tomllib.loads((root / "uv.lock").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ContainerError(f"cannot read {root / 'uv.lock'}: {exc}; run `uv lock`") from None
+    found = set()
+    for package in lock.get("package", []):
+        wheels = [str(w.get("url", "")).rsplit("/", 1)[-1] for w in package.get("wheels", [])]
+        if "sdist" in package and not any(_image_wheel(name) for name in wheels):
+            found.add(_normalize(str(package["name"])))
+    return found
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pin_name(pin: str) -> str:
+    return _normalize(re.split(r"[=<>!~;\s\[]", pin.strip(), maxsplit=1)[0])
+
+
 def download_wheels(
-    requirements: str, cache_dir: Path, on_line: Callable[[str], None] | None = None
+    requirements: str,
+    cache_dir: Path,
+    on_line: Callable[[str], None] | None = None,
+    *,
+    build: Collection[str] = (),
 ) -> Wheels:
-    """Download every pinned wheel for the image's platform, or reuse the cached set."""
+    """Download every pinned wheel for the image's platform, or reuse the cached set.
+
+    Pins named in ``build`` (sdist-only packages, see ``sdist_only``) are built on the host.
+    """
+    pins = [ln for ln in requirements.splitlines() if ln.strip()]
+    from_source = [pin for pin in pins if _pin_name(pin) in build]
+    binary = [pin for pin in pins if pin not in from_source]
     key = hashlib.sha256((requirements + " ".join(PLATFORM_ARGS)).encode()).hexdigest()[:16]
     dest = cache_dir / key
     if (dest / ".complete").is_file():
@@ -128,9 +173,13 @@ def download_wheels(
     staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
     try:
         (staging / "requirements.txt").write_text(requirements, encoding="utf-8")
+        (staging / "binary.txt").write_text("\n".join(binary) + "\n", encoding="utf-8")
         argv = [*_pip(), "download", "--no-deps", "--disable-pip-version-check", *PLATFORM_ARGS]
-        argv += ["-d", str(staging), "-r", str(staging / "requirements.txt")]
+        argv += ["-d", str(staging), "-r", str(staging / "binary.txt")]
         run_streamed(argv, on_line, what="pip download")
+        if from_source:
+            argv = [*_pip(), "wheel", "--no-deps", "--disable-pip-version-check"]
+            run_streamed([*argv, "-w", str(staging), *from_source], on_line, what="pip wheel")
         (staging / ".complete").touch()
         if dest.exists():
             shutil.rmtree(dest)

@@ -31,7 +31,7 @@ from ttsops.registry import DeploymentRecord, DeploymentState, EventKind, Regist
 from ttsops.rollout.alerts import Alert, send_webhook
 from ttsops.rollout.controller import STRATEGIES, Controller
 from ttsops.rollout.observer import SlotObserver
-from ttsops.rollout.patrol import Patrol, heal_action, probe_speech
+from ttsops.rollout.patrol import Patrol, heal_action, probe_speech, with_slot_death
 from ttsops.rollout.procs import write_atomic
 from ttsops.rollout.runtime import SlotRuntime
 from ttsops.rollout.runtime_nginx import NginxRouter
@@ -113,6 +113,7 @@ class Agent:
             public_port=cfg.public_port,
             public_host=cfg.public_host,
             read_timeout_s=settings.server.request_timeout_s + 30,
+            agent_upstream=f"{_loopback(cfg.host)}:{cfg.port}" if cfg.port else None,
         )
         self.actor = f"agent@{os.uname().nodename}"
         self.observer = SlotObserver(settings.canary, timeout_s=settings.server.request_timeout_s)
@@ -233,10 +234,12 @@ class Agent:
 
     def probe_live(self) -> str | None:
         """One patrol probe: a real synthesis through the router; None when it is fine."""
-        if self.controller.live_route() is None:
+        live = self.controller.live_route()
+        if live is None:
             return None  # nothing is live: nothing to patrol
         cfg = self.settings.patrol
-        return probe_speech(self.router.url, cfg.text, timeout_s=cfg.timeout_s)
+        reason = probe_speech(self.router.url, cfg.text, timeout_s=cfg.timeout_s)
+        return None if reason is None else with_slot_death(reason, self.slots.status(live.slot))
 
     def on_alarm(self, reasons: list[str]) -> None:
         """Probes keep failing: heal (restart or roll back), record an alert, call the webhook."""
@@ -380,6 +383,20 @@ class Agent:
                 self.ledger, rollout, Phase.ROLLING_BACK, reason=why, actor=actor, abort=True
             )
 
+    def promote(self, deployment_id: int, *, actor: str, reason: str | None) -> Rollout:
+        """Promote a canary in flight now: skip its remaining steps and watch, make it live."""
+        with self._lock:
+            rollout = self.rollout(deployment_id)
+            if rollout.phase not in (Phase.CANARY, Phase.WATCHING):
+                raise DeploymentBusyError(
+                    f"deployment #{deployment_id} ({rollout.strategy}) is {rollout.phase.value}: "
+                    "only a canary in its steps or watch window can be promoted"
+                )
+            self.observer.shutdown()  # the open window is not judged any more
+            why = f"promoted by {actor}" + (f": {reason}" if reason else "")
+            self._wake.set()
+            return transition(self.ledger, rollout, Phase.DRAINING, reason=why, actor=actor)
+
     def _check_disk(self) -> None:
         """Refuse a deploy when the state dir's disk is too full to fetch and run a version."""
         need = self.settings.agent.min_free_disk_mb
@@ -456,6 +473,11 @@ class Agent:
             "active_deployment": active.id if active else None,
             "patrol": asdict(self.patrol.state) if self.patrol is not None else None,
         }
+
+
+def _loopback(host: str) -> str:
+    """Where nginx on this host reaches the agent's API bound to ``host``."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104
 
 
 def _hold_lock(path: Path) -> TextIO:

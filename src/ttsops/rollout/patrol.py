@@ -14,11 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-__all__ = ["Patrol", "PatrolState", "heal_action", "probe_speech"]
+if TYPE_CHECKING:
+    from ttsops.rollout.runtime import SlotInfo
+
+__all__ = ["Patrol", "PatrolState", "heal_action", "probe_speech", "with_slot_death"]
 
 log = logging.getLogger("ttsops.agent")
 
@@ -46,6 +49,17 @@ def probe_speech(
     if response.status_code != 200:
         return _one_line(f"HTTP {response.status_code}: {_error_message(response)}")
     return _check_wav(response.content)
+
+
+def with_slot_death(reason: str, slot: SlotInfo | None) -> str:
+    """A failed probe's reason, led by why the live slot died when it did (``exited``).
+
+    A container the kernel killed at its memory limit says "out of memory" there, so the
+    alert and the healing deployment's reason name the cause, not only the symptom.
+    """
+    if slot is None or slot.state != "exited":
+        return reason
+    return _one_line(f"slot {slot.slot} ({slot.version}) is down, {slot.detail}; probe: {reason}")
 
 
 def _check_wav(data: bytes) -> str | None:
