@@ -93,7 +93,7 @@ def test_mixed_file_makes_the_good_lines_and_reports_the_bad(
     failed = {row["line"]: row for row in _jsonl(out / "failed.jsonl")}
     assert sorted(failed) == [2, 4, 5, 6, 7, 8]
     assert failed[7]["code"] == "invalid_input" and failed[7]["attempts"] == 1
-    assert "cannot clone a voice" in failed[8]["error"]
+    assert "cannot use a reference voice" in failed[8]["error"]
     assert not (tmp_path / "evil.wav").exists()
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from ttsops.batch.references import ClipError, ClipLoader, ClipRegistrar
 from ttsops.batch.tasks import Task
 from ttsops.errors import BatchError, TtsopsError
 
@@ -76,7 +77,7 @@ class BackendInfo:
     """Voices it accepts; the first is the default."""
 
     supports_prompt_audio: bool = False
-    """Whether it can clone a voice from ``prompt_audio``."""
+    """Whether it can use a reference clip (``prompt_audio``): by cloning or by matching."""
 
     max_input_chars: int | None = None
     """Longest text one request may carry; a longer task is made in parts. ``None``: no
@@ -134,6 +135,7 @@ class HttpBackend:
         )
         self._timeout_s = timeout_s
         self._info: BackendInfo | None = None
+        self._clips = ClipRegistrar(self._client)
 
     def info(self) -> BackendInfo:
         """``GET /version``, or a ``BatchError`` that names the URL."""
@@ -172,7 +174,24 @@ class HttpBackend:
         return self._info
 
     def synthesize(self, task: Task, voice: str) -> Audio:
-        """``POST /v1/audio/speech`` once; map failures to ``TaskError``."""
+        """``POST /v1/audio/speech`` once; map failures to ``TaskError``.
+
+        With ``prompt_audio`` the clip is registered (once per clip) and its id is the voice.
+        """
+        if task.prompt_audio is None:
+            return self._speech(task, voice)
+        try:
+            audio = self._speech(task, self._clips.voice_id(task))
+        except ClipError as exc:
+            raise TaskError(exc.message, exc.code, retryable=exc.retryable) from None
+        except TaskError as exc:
+            if exc.code == "reference_not_found":  # deleted on the server: register again
+                self._clips.forget(task)
+                exc.retryable = True
+            raise
+        return audio
+
+    def _speech(self, task: Task, voice: str) -> Audio:
         info = self._info or self.info()
         body: dict[str, Any] = {
             "model": info.model,
@@ -183,8 +202,6 @@ class HttpBackend:
         }
         if task.sample_rate is not None:
             body["sample_rate"] = task.sample_rate
-        if task.prompt_audio is not None:
-            body["prompt_audio"] = task.prompt_audio
         start = time.monotonic()
         try:
             response = self._client.post("/v1/audio/speech", json=body)
@@ -317,6 +334,7 @@ class BundleBackend:
         # last task of a batch) takes every core, as in `ttsops serve`.
         options = EngineOptions(threads=1, solo_threads=os.cpu_count() or 1)
         self._engine = load_engine(bundle_dir, self._manifest, options)
+        self._clips = ClipLoader()
 
     def info(self) -> BackendInfo:
         """Describe the loaded model; workers default to the CPU count."""
@@ -336,19 +354,21 @@ class BundleBackend:
         from ttsops.engines.text import clean_text
         from ttsops.server.audio import PCM_RATE, encode_audio, output_rate
 
-        if task.prompt_audio is not None:
-            raise TaskError(
-                "the in-process backend cannot pass prompt_audio to the engine; serve the "
-                "bundle with `ttsops serve` and use --server",
-                "prompt_audio_unsupported",
-            )
         start = time.monotonic()
         try:
-            chunk = self._engine.synthesize(clean_text(task.input_text), voice, task.speed)
+            reference = None
+            if task.prompt_audio is not None:
+                reference = self._clips.reference(task)
+                voice = self._engine.voices[0]  # as the server: the default voice is the base
+            chunk = self._engine.synthesize(
+                clean_text(task.input_text), voice, task.speed, reference=reference
+            )
             rate = self._engine.sample_rate
             # The rate the server would send: pcm at 24 kHz (OpenAI's) unless asked otherwise.
             out_rate = task.sample_rate or (PCM_RATE if task.response_format == "pcm" else rate)
             data = encode_audio(chunk.samples, rate, task.response_format, out_rate)
+        except ClipError as exc:
+            raise TaskError(exc.message, exc.code) from None
         except TtsopsError as exc:
             raise TaskError(exc.message, exc.code) from None
         except Exception as exc:  # noqa: BLE001 - an engine bug must fail one task, not the batch

@@ -40,6 +40,7 @@ def task_key(task: Task, voice: str) -> str:
             task.response_format,
             task.sample_rate,
             task.prompt_audio,
+            *([task.prompt_text] if task.prompt_text else []),
         ],
         ensure_ascii=False,
     )

@@ -24,6 +24,7 @@ from tenacity.wait import wait_exponential_jitter
 
 from ttsops.batch.client import Audio, Backend, BackendInfo, TaskError
 from ttsops.batch.parts import join_parts, pack, smaller_limit
+from ttsops.batch.references import clip_path
 from ttsops.batch.results import FailedLog, ResultRecord, ResultsLog, task_key
 from ttsops.batch.sinks import Sink
 from ttsops.batch.summary import BatchSummary
@@ -226,12 +227,16 @@ class _Run:
         self._update()
 
     def _make(self, task: Task, voice: str, key: str) -> None:
-        if task.prompt_audio is not None and not self.info.supports_prompt_audio:
-            raise TaskError(
-                f"prompt_audio given, but model {self.info.version} cannot clone a voice from "
-                "reference audio; remove prompt_audio from the line or use a voice-cloning model",
-                "prompt_audio_unsupported",
-            )
+        if task.prompt_audio is not None:
+            if not self.info.supports_prompt_audio:
+                raise TaskError(
+                    f"prompt_audio given, but model {self.info.version} cannot use a reference "
+                    "voice (its engine neither clones nor matches voices); remove prompt_audio "
+                    "from the line or use a version that can (kokoro matches voices)",
+                    "prompt_audio_unsupported",
+                )
+            clip = clip_path(task.prompt_audio, self.summary.tasks_file)
+            task = dataclasses.replace(task, prompt_audio=str(clip))
         audio, attempts, parts = self._speak(task, voice)
         self.sink.write(task.path, audio.data)
         record = ResultRecord(

@@ -1,8 +1,9 @@
 """Reading batch tasks from JSONL, one line at a time, and validating each.
 
 A line is a JSON object with ``input_text`` and ``output_name`` (required) and ``voice``,
-``speed``, ``response_format``, ``sample_rate``, ``prompt_audio`` (optional); any other
-fields ride along into ``results.jsonl`` under ``extra``. A line that cannot become a task
+``speed``, ``response_format``, ``sample_rate``, ``prompt_audio`` (a reference clip: a path
+relative to the tasks file, or absolute) and ``prompt_text`` (what the clip says) (optional);
+any other fields ride along into ``results.jsonl`` under ``extra``. A line that cannot become a task
 is yielded as a ``BadLine`` with its number and the reason, and the reading goes on.
 
 The file is never loaded whole: only the set of output names seen so far is kept, to
@@ -41,6 +42,7 @@ KNOWN_FIELDS = frozenset(
         "response_format",
         "sample_rate",
         "prompt_audio",
+        "prompt_text",
     }
 )
 RESERVED_DIR = ".ttsops-batch"
@@ -97,7 +99,11 @@ class Task:
     """Requested output sample rate, or ``None`` for the model's."""
 
     prompt_audio: str | None = None
-    """Reference audio for voice-cloning engines, as given."""
+    """Reference clip the voice should sound like (matched or cloned, as the engine can): the
+    path as given; the runner resolves it against the tasks file's folder."""
+
+    prompt_text: str | None = None
+    """What the reference clip says, if the line says (engines that clone may use it)."""
 
     extra: dict[str, Any] = field(default_factory=dict)
     """Fields the line had beyond the known ones, carried into the results."""
@@ -198,6 +204,7 @@ def _task(number: int, data: Mapping[str, Any], defaults: TaskDefaults) -> Task:
         speed=_speed(data.get("speed", defaults.speed)),
         sample_rate=_sample_rate(data.get("sample_rate", defaults.sample_rate)),
         prompt_audio=_optional_str(data, "prompt_audio", None),
+        prompt_text=_optional_str(data, "prompt_text", None),
         extra={k: v for k, v in data.items() if k not in KNOWN_FIELDS},
     )
 
