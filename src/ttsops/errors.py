@@ -39,12 +39,15 @@ with a JSON body ``{"error": {"type", "code", "message"}}``.
     │   ├── IllegalTransitionError   a phase change the transition table refuses (409)
     │   └── RouterError              nginx is missing, refused its config, or did not switch
     ├── BatchError                   a batch could not run
-    └── ContainerError               no container engine, or a build, run or push failed
+    ├── ContainerError               no container engine, or a build, run or push failed
+    ├── KubernetesError              manifests cannot be rendered from these options
+    └── AnalysisError                the analysis service cannot judge the services named (400)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AnalysisError",
     "BatchError",
     "BundleError",
     "ConfigError",
@@ -62,6 +65,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidReferenceError",
     "InvalidVersionError",
+    "KubernetesError",
     "LedgerUnavailableError",
     "ManifestError",
     "OverloadedError",
@@ -317,3 +321,17 @@ class ContainerError(TtsopsError):
     """No Docker-compatible engine was found, or an image build, run or push failed."""
 
     code = "container_error"
+
+
+class KubernetesError(TtsopsError):
+    """Kubernetes manifests cannot be rendered: a bad name, image, option or missing image."""
+
+    http_status = 400
+    code = "k8s_error"
+
+
+class AnalysisError(TtsopsError):
+    """The analysis service cannot judge a request: a service does not answer or is no TTS."""
+
+    http_status = 400
+    code = "analysis_error"
