@@ -41,6 +41,7 @@ with a JSON body ``{"error": {"type", "code", "message"}}``.
     ├── BatchError                   a batch could not run
     ├── ContainerError               no container engine, or a build, run or push failed
     ├── KubernetesError              manifests cannot be rendered from these options
+    ├── InitError                    `ttsops init` would overwrite a file, or an option is unusable
     └── AnalysisError                the analysis service cannot judge the services named (400)
 """
 
@@ -61,6 +62,7 @@ __all__ = [
     "EngineNotFoundError",
     "GateError",
     "IllegalTransitionError",
+    "InitError",
     "InputTooLongError",
     "InvalidInputError",
     "InvalidReferenceError",
@@ -335,3 +337,9 @@ class AnalysisError(TtsopsError):
 
     http_status = 400
     code = "analysis_error"
+
+
+class InitError(TtsopsError):
+    """`ttsops init` refused: a file it would write exists (without --force), or a bad option."""
+
+    code = "init_error"
