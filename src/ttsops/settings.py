@@ -130,6 +130,31 @@ class GateSettings(BaseModel):
     """Largest allowed rise of mean WER over the baseline; wide, as pocketsphinx is a jumpy
     ASR: a slightly different voice (or another synthesis seed) moves its WER by ±0.06."""
 
+    max_cer: float = Field(default=0.25, ge=0)
+    """Ceiling on the candidate's mean character error rate on Mandarin sentences (Whisper
+    base; good voices measure 0.00–0.05, a voice listeners reject 0.41)."""
+
+    max_cer_increase: float = Field(default=0.1, ge=0)
+    """Largest allowed rise of mean CER over the baseline on Mandarin sentences."""
+
+    languages: list[str] = Field(default_factory=list)
+    """Languages whose shipped sets the gate speaks (``en``, ``zh``); empty: the candidate's
+    manifest ``languages``."""
+
+    asr_timeout_s: float = Field(default=60.0, gt=0)
+    """Longest one Whisper transcript may take before it counts as unintelligible."""
+
+    references: list[Path] = Field(default_factory=list)
+    """Reference voice clips (WAV/FLAC): the candidate speaks each sentence also with one of
+    them (``reference=``), and the output's speaker similarity to it is judged."""
+
+    min_similarity: float | None = Field(default=None, ge=-1, le=1)
+    """Floor on the candidate's mean speaker similarity to the references (cosine); none
+    by default, as what a voice reaches depends on the model (about 0.9 is the same person)."""
+
+    max_similarity_drop: float = Field(default=0.05, ge=0)
+    """Largest allowed drop of mean speaker similarity below the baseline's."""
+
     max_rtf_ratio: float = Field(default=1.5, ge=1)
     """Largest allowed candidate/baseline ratio of mean real-time factor."""
 
@@ -177,7 +202,11 @@ class GateSettings(BaseModel):
     """Share of samples at full scale an utterance may have."""
 
     seconds_per_char: tuple[float, float] = (0.03, 0.2)
-    """Plausible range of audio seconds per input character."""
+    """Plausible range of audio seconds per input character (English)."""
+
+    seconds_per_char_zh: tuple[float, float] = (0.08, 0.5)
+    """Plausible range of audio seconds per input character of a Mandarin sentence (a
+    character is a syllable: about 0.2–0.3 s)."""
 
     loudness_lufs: tuple[float, float] = (-40.0, -8.0)
     """Plausible range of integrated loudness (LUFS)."""

@@ -208,28 +208,54 @@ def gate(
             "--no-cache", help="Score the baseline afresh instead of reusing its cached scores."
         ),
     ] = False,
+    language: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--language",
+            help="Gate on the shipped set of this language (en, zh; repeatable); default: "
+            "[gate] languages, else the candidate's manifest languages.",
+        ),
+    ] = None,
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--reference",
+            help="A reference voice clip (WAV/FLAC; repeatable): the candidate also speaks "
+            "with it and its speaker similarity is judged. Default: [gate] references.",
+        ),
+    ] = None,
 ) -> None:
     """Synthesize the evaluation set with CANDIDATE and the baseline, score both, decide.
 
     Scores per sentence: DNSMOS (OVRL, SIG, BAK, P.808), ASR word error rate
-    (pocketsphinx), real-time factor and latency, silence, clipping, loudness.
-    Thresholds come from the gate section of ttsops.toml. Sentences are scored in rounds
+    (pocketsphinx) on English or character error rate (Whisper) on Mandarin sentences,
+    real-time factor and latency, silence, clipping, loudness, and with --reference the
+    speaker similarity to the clip. The sentences follow the candidate's languages (both
+    sets for a bundle that speaks both). Thresholds come from the gate section of
+    ttsops.toml. Sentences are scored in rounds
     and the gate stops once the answer is known; the baseline's scores come from the
     ledger's score cache when it was scored before. Exits 0 on pass, 1 on fail or
     inconclusive, 2 when the gate could not run.
 
     Example: ttsops gate 1.1.0 --report gate-report
+
+    Example: ttsops gate bundles/kokoro-1.1.0 --baseline 1.0.0 --language zh
     """
     registry = _Registry()
     cand_version: str | None = None
     try:
-        from ttsops.gate import load_eval_set
         from ttsops.settings import load_settings
 
         all_settings = load_settings()
-        settings = all_settings.gate
-        sentences = load_eval_set(eval_set or settings.eval_set).limit(limit)
+        updates: dict[str, Any] = {}
+        if language:
+            updates["languages"] = language
+        if reference:
+            updates["references"] = reference
+        settings = all_settings.gate.model_copy(update=updates)
+        all_settings = all_settings.model_copy(update={"gate": settings})
         cand_dir, cand_version = _resolve(candidate, "candidate", registry)
+        sentences = _sentences(cand_dir, eval_set or settings.eval_set, settings).limit(limit)
         report_obj, base_label = _run(
             registry,
             all_settings,
@@ -318,6 +344,16 @@ def _run(
             baseline_label=base_label + ("" if baseline else " (live)"),
         )
     return result, base_label
+
+
+def _sentences(cand_dir: Path, path: Path | None, settings: GateSettings) -> EvalSet:
+    """The evaluation set in the languages asked for, else in the candidate's."""
+    from ttsops.bundle import load_manifest
+    from ttsops.gate.corpus import eval_set_for
+
+    if settings.languages:
+        return eval_set_for((), path, settings.languages)
+    return eval_set_for(load_manifest(cand_dir).languages, path)
 
 
 def _try_record_error(registry: _Registry, version: str, message: str) -> None:

@@ -3,9 +3,11 @@
 Synthesis is seeded, so the same bundle speaking the same sentence with the same seed gives
 the same audio, and the same scorers give it the same scores. A gate stores what it scored
 (candidate and baseline alike) keyed by the bundle digest, the evaluation set's digest and
-a *scorer fingerprint* (``SCORER_VERSION``, the synthesis seed and the versions of every
-library that shapes audio or scores); the next gate against that bundle reads the scores
-back instead of synthesizing and scoring it again. Any change to a part of the key misses.
+a *scorer fingerprint* (``SCORER_VERSION``, the synthesis seed, the versions of every
+library that shapes audio or scores, and the sha256 of each reference clip); the next gate
+against that bundle reads the scores back instead of synthesizing and scoring it again.
+Any change to a part of the key misses (a new sentence in a shipped set changes its digest;
+a new Whisper, zhconv or cn2an changes the fingerprint).
 
 The store is the ledger (``Ledger.cached_scores`` / ``store_scores``); this module only
 needs its two methods (``ScoreStore``), so the gate never touches SQLAlchemy.
@@ -23,9 +25,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ttsops.gate.results import UtteranceResult
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from ttsops.gate.corpus import EvalSet
+    from ttsops.gate.worker import ReferenceClip
     from ttsops.registry import ScoreRecord
     from ttsops.settings import GateSettings
 
@@ -40,11 +43,26 @@ __all__ = [
     "store_results",
 ]
 
-SCORER_VERSION = "ttsops-gate-scores/2"
+SCORER_VERSION = "ttsops-gate-scores/3"
 """Bump whenever the gate's scoring changes (DNSMOS windowing, ASR search bounds, signal
-checks, WER normalisation, the seed derivation): every cached score then misses."""
+checks, WER or CER normalisation, Whisper decoding, the seed derivation, the speaker
+similarity): every cached score then misses. v3: CER (Whisper) on Mandarin sentences,
+language-aware voices, speaker similarity."""
 
-_LIBRARIES = ("onnxruntime", "piper-tts", "speechmos", "pocketsphinx", "jiwer", "pyloudnorm")
+_LIBRARIES = (
+    "onnxruntime",
+    "piper-tts",
+    "speechmos",
+    "pocketsphinx",
+    "jiwer",
+    "pyloudnorm",
+    "faster-whisper",
+    "ctranslate2",
+    "zhconv",
+    "cn2an",
+    "misaki",
+    "open-voicefilter-lite",
+)
 """Packages whose version shapes the audio or the scores; each is part of the fingerprint."""
 
 SPEED = 1.0
@@ -102,20 +120,30 @@ def _library_versions() -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def scorer_fingerprint(settings: GateSettings) -> str:
+def scorer_fingerprint(settings: GateSettings, references: Sequence[ReferenceClip] = ()) -> str:
     """sha256 (hex, 64) of everything besides the bundle and sentences that shapes a score."""
-    data = {
+    data: dict[str, Any] = {
         "scorer": SCORER_VERSION,
         "synthesis_seed": settings.synthesis_seed,
         "speed": SPEED,
         "libraries": dict(_library_versions()),
     }
+    if references:  # without references the key is what it was before they existed
+        data["references"] = [_clip_digest(clip) for clip in references]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def cache_key(eval_set: EvalSet, settings: GateSettings) -> CacheKey:
-    """The key of ``eval_set``'s scores under ``settings``."""
-    return CacheKey(eval_set.digest, scorer_fingerprint(settings))
+def _clip_digest(clip: ReferenceClip) -> str:
+    digest = hashlib.sha256(str(clip.sample_rate).encode() + b":")
+    digest.update(clip.samples.astype("<f4").tobytes())
+    return digest.hexdigest()
+
+
+def cache_key(
+    eval_set: EvalSet, settings: GateSettings, references: Sequence[ReferenceClip] = ()
+) -> CacheKey:
+    """The key of ``eval_set``'s scores under ``settings`` (and reference clips)."""
+    return CacheKey(eval_set.digest, scorer_fingerprint(settings, references))
 
 
 def load_cached(
@@ -146,5 +174,10 @@ def store_results(
 
     Raises the store's ``TtsopsError`` (e.g. the ledger is unreachable).
     """
-    rows = {r.id: r.to_dict() for r in results if r.error is None and "wer" in r.metrics}
+    scored = ("wer", "cer")
+    rows = {
+        r.id: r.to_dict()
+        for r in results
+        if r.error is None and any(k in r.metrics for k in scored)
+    }
     return store.store_scores(digest, key.eval_set_digest, key.scorer, rows)

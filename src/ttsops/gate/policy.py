@@ -5,8 +5,14 @@ Three kinds of check, each a ``Check`` of the shared verdict type:
 - hard checks on the candidate: every sentence synthesizes, no NaN/inf, the sample rate
   is the manifest's, and few sentences fail a signal sanity check (silence, clipping,
   pace, loudness);
-- floors on the candidate's means (DNSMOS OVRL and P.808, WER, real-time factor);
+- floors on the candidate's means (DNSMOS OVRL and P.808, WER, CER, real-time factor);
 - regression limits on the paired difference from the baseline.
+
+The intelligibility checks follow the sentences' languages: word error rate (pocketsphinx)
+on English sentences, character error rate (Whisper) on Mandarin ones; a set without
+sentences of a language has no checks of its score. DNSMOS, timing and the signal checks
+apply to every language (the pace range per language). With reference voices, speaker
+similarity has a regression limit (and an optional floor).
 
 Means and differences are judged by their bootstrap confidence interval: a check fails
 only when the whole interval is beyond its limit, passes only when the whole interval is
@@ -24,7 +30,11 @@ from ttsops.gate.stats import Interval, bootstrap_mean, paired_difference, paire
 from ttsops.settings import GateSettings
 from ttsops.verdict import Check, Outcome, Verdict
 
-__all__ = ["judge", "sanity_problems"]
+__all__ = ["SimilarityScope", "judge", "sanity_problems"]
+
+SimilarityScope = Literal["off", "candidate", "both"]
+"""Which sides have speaker similarity scores: none, the candidate only (the baseline cannot
+take a reference), or both (then the drop is judged)."""
 
 _LABEL = {m.name: m.label for m in METRICS}
 _SILENT_BELOW_S = 0.1
@@ -56,7 +66,10 @@ def sanity_problems(
     clipping = m.get("clipping")
     if clipping is not None and clipping > settings.max_clipping:
         problems.append(f"{clipping:.2%} samples clipped > {settings.max_clipping:.2%}")
-    pace, (low, high) = m.get("sec_per_char"), settings.seconds_per_char
+    pace_range = (
+        settings.seconds_per_char_zh if result.language == "zh" else settings.seconds_per_char
+    )
+    pace, (low, high) = m.get("sec_per_char"), pace_range
     if pace is not None and not low <= pace <= high:
         problems.append(f"pace {pace:.3f} s/char outside {low:g}–{high:g}")
     lufs, (quiet, loud) = m.get("lufs"), settings.loudness_lufs
@@ -256,6 +269,7 @@ def judge(
     baseline: Sequence[UtteranceResult],
     settings: GateSettings,
     expected_rate: int,
+    similarity: SimilarityScope = "off",
 ) -> Verdict:
     """Apply every rule to the results; the candidate's audio should be at ``expected_rate``."""
     kw: dict[str, Any] = {
@@ -264,13 +278,21 @@ def judge(
         "seed": settings.seed,
     }
     s = settings
+    languages = {r.language for r in candidate}
     checks = _hard_checks(candidate, s, expected_rate)
     checks += [
         _floor("ovrl_floor", "ovrl", candidate, s.min_ovrl, "below", s, kw),
         _floor("p808_floor", "p808", candidate, s.min_p808, "below", s, kw),
-        _floor("wer_ceiling", "wer", candidate, s.max_wer, "above", s, kw),
-        _floor("rtf_ceiling", "rtf", candidate, s.max_rtf, "above", s, kw),
     ]
+    if "en" in languages:
+        checks.append(_floor("wer_ceiling", "wer", candidate, s.max_wer, "above", s, kw))
+    if "zh" in languages:
+        checks.append(_floor("cer_ceiling", "cer", candidate, s.max_cer, "above", s, kw))
+    if similarity != "off" and s.min_similarity is not None:
+        checks.append(
+            _floor("similarity_floor", "similarity", candidate, s.min_similarity, "below", s, kw)
+        )
+    checks.append(_floor("rtf_ceiling", "rtf", candidate, s.max_rtf, "above", s, kw))
 
     def pairs(metric: str) -> tuple[list[float], list[float]]:
         return paired_values(candidate, baseline, metric)
@@ -278,7 +300,28 @@ def judge(
     checks += [
         _regression("ovrl_drop", "ovrl", pairs("ovrl"), s.max_ovrl_drop, "drop", s, kw),
         _regression("p808_drop", "p808", pairs("p808"), s.max_p808_drop, "drop", s, kw),
-        _regression("wer_rise", "wer", pairs("wer"), s.max_wer_increase, "rise", s, kw),
+    ]
+    if "en" in languages:
+        checks.append(
+            _regression("wer_rise", "wer", pairs("wer"), s.max_wer_increase, "rise", s, kw)
+        )
+    if "zh" in languages:
+        checks.append(
+            _regression("cer_rise", "cer", pairs("cer"), s.max_cer_increase, "rise", s, kw)
+        )
+    if similarity == "both":
+        checks.append(
+            _regression(
+                "similarity_drop",
+                "similarity",
+                pairs("similarity"),
+                s.max_similarity_drop,
+                "drop",
+                s,
+                kw,
+            )
+        )
+    checks += [
         _ratio("rtf_ratio", "rtf", pairs("rtf"), (0.0, s.max_rtf_ratio), s, kw),
         _ratio(
             "duration_change",

@@ -99,6 +99,10 @@ class GateReport:
     provenance: dict[str, Any] = field(default_factory=dict)
     """Where each side's scores came from (fresh or the cache, and when it was scored)."""
 
+    similarity: dict[str, Any] = field(default_factory=dict)
+    """Speaker similarity: ``state`` (``on``, ``candidate only``, ``skipped``, ``off``), the
+    ``reason`` when not on, and the reference clips' names."""
+
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     """When the gate ran."""
 
@@ -124,6 +128,7 @@ class GateReport:
             "rounds": self.rounds,
             "plan": self.plan,
             "provenance": self.provenance,
+            "similarity": self.similarity,
             "notes": self.notes,
             "utterances": [u.to_dict() for u in self.utterances],
         }

@@ -44,6 +44,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("bak", "DNSMOS BAK", "higher"),
     Metric("p808", "DNSMOS P.808", "higher"),
     Metric("wer", "ASR WER", "lower"),
+    Metric("cer", "ASR CER (zh)", "lower"),
+    Metric("similarity", "speaker similarity", "higher"),
     Metric("rtf", "real-time factor", "lower", 3),
     Metric("latency_s", "first audio (s)", "lower", 3),
     Metric("duration_s", "duration (s)", None),
@@ -92,7 +94,14 @@ class UtteranceResult:
     """Why synthesis failed, if it did (then there are no metrics)."""
 
     timings: dict[str, float] = field(default_factory=dict)
-    """Seconds spent per stage (``synthesis``, ``dnsmos``, ``asr``, ``signal``)."""
+    """Seconds spent per stage (``synthesis``, ``dnsmos``, ``asr``, ``signal``,
+    ``similarity``)."""
+
+    language: str = "en"
+    """The sentence's language (``en``: WER by pocketsphinx; ``zh``: CER by Whisper)."""
+
+    reference_voice: str | None = None
+    """Name of the reference clip the similarity was measured against, if any."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -11,10 +11,17 @@ cache when it was scored before with the same sentences, scorers and seed, so on
 candidate is synthesized and scored; its real-time factor is compared with a few of the
 baseline's sentences synthesized again alongside it, under the same load. Fresh scores of
 both sides are stored after the gate.
+
+Both models must speak every language of the evaluation set (their manifests'
+``languages``): a candidate gated on sentences it does not speak, or against a baseline
+that does not speak them, is refused before anything is synthesized. With reference clips
+(``[gate] references``), speaker similarity is scored where the candidate's engine can take
+a reference, and skipped, with the reason in the report, where it cannot.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable
@@ -29,8 +36,8 @@ from ttsops.bundle import Manifest, verify_bundle
 from ttsops.errors import GateError, ManifestError, TtsopsError
 from ttsops.gate import worker
 from ttsops.gate.cache import Cached, CacheKey, ScoreStore, cache_key, load_cached, store_results
-from ttsops.gate.corpus import EvalSet, Utterance
-from ttsops.gate.policy import judge
+from ttsops.gate.corpus import EvalSet, Utterance, language_of
+from ttsops.gate.policy import SimilarityScope, judge
 from ttsops.gate.report import GateReport, ModelInfo
 from ttsops.gate.results import Role, UtteranceResult, summarize
 from ttsops.gate.rounds import RoundPlan, annotate, decide, look_settings, plan_rounds
@@ -42,7 +49,9 @@ __all__ = [
     "SEED_NOTE",
     "ProgressFn",
     "RoundFn",
+    "check_languages",
     "default_workers",
+    "read_references",
     "round_order",
     "run_gate",
 ]
@@ -117,6 +126,52 @@ class _Sides:
         return replace(found.result, metrics=metrics, timings=timing.timings if timing else {})
 
 
+def check_languages(eval_set: EvalSet, candidate: Manifest, baseline: Manifest) -> None:
+    """Refuse (``GateError``) a gate whose sentences a model does not speak."""
+    needed = eval_set.languages
+    for role, manifest in (("candidate", candidate), ("baseline", baseline)):
+        speaks = {language_of(tag) for tag in manifest.languages}
+        missing = [lang for lang in needed if lang not in speaks]
+        if not missing:
+            continue
+        hint = (
+            "gate it on sentences of a language it speaks (--language, or --eval-set), or pass "
+            "a candidate whose manifest languages include "
+            if role == "candidate"
+            else "pass a --baseline that speaks "
+        )
+        raise GateError(
+            f"{role} {manifest.ref} speaks {', '.join(manifest.languages)}, but the evaluation "
+            f"set {eval_set.name} v{eval_set.version} has sentences in {', '.join(missing)}, "
+            f"so it cannot be judged on them; {hint}{', '.join(missing)}"
+        )
+
+
+def read_references(paths: list[Path]) -> tuple[worker.ReferenceClip, ...]:
+    """Read reference voice clips (mono-mixed); ``GateError`` for a file that is not audio."""
+    import numpy as np
+    import soundfile
+
+    clips = []
+    for path in paths:
+        try:
+            samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, OSError) as exc:
+            raise GateError(
+                f"reference clip {path} cannot be read as audio ({exc}); pass a WAV or FLAC "
+                "file with --reference (or fix [gate] references)"
+            ) from None
+        mono = np.asarray(samples.mean(axis=1), dtype=np.float32)
+        if mono.size < rate or not np.any(mono):
+            raise GateError(
+                f"reference clip {path} is {mono.size / rate:.2f} s of audio"
+                + ("" if np.any(mono) else ", all silent")
+                + "; a reference needs at least 1 s of speech (a few seconds is best)"
+            )
+        clips.append(worker.ReferenceClip(path.name, mono, int(rate)))
+    return tuple(clips)
+
+
 def run_gate(
     candidate: Path,
     baseline: Path,
@@ -142,36 +197,21 @@ def run_gate(
     started = time.perf_counter()
     base_manifest = _load_baseline(baseline)
     base_info = _info("baseline", baseline_label or str(baseline), baseline, base_manifest)
-    try:
-        cand_manifest: Manifest | None = verify_bundle(candidate)
-    except ManifestError:
-        raise
-    except TtsopsError as exc:
-        cand_manifest, reason = None, exc.message
+    cand_manifest, reason = _verify_candidate(candidate)
     cand_info = _info("candidate", candidate_label or str(candidate), candidate, cand_manifest)
+    if cand_manifest is not None:
+        check_languages(eval_set, cand_manifest, base_manifest)
+    references = read_references(settings.references)
     plan = plan_rounds(
         len(eval_set.utterances), len(eval_set.pool), settings.round_size, settings.confidence
     )
     notes = [SEED_NOTE]
-    report_args: dict[str, Any] = {
-        "candidate": cand_info,
-        "baseline": base_info,
-        "eval_set": {
-            "name": eval_set.name,
-            "version": eval_set.version,
-            "digest": eval_set.digest,
-            "count": len(eval_set.utterances),
-            "extra": len(eval_set.extra),
-            "label": eval_set.label,
-        },
-        "settings": settings.model_dump(mode="json"),
-        "notes": notes,
-    }
+    report_args = _report_args(cand_info, base_info, eval_set, settings, notes)
     if cand_manifest is None:
         verdict = Verdict.of(Outcome.FAIL, f"candidate {cand_info.label} did not load: {reason}")
         return GateReport(verdict, timing={"wall_s": time.perf_counter() - started}, **report_args)
 
-    key = cache_key(eval_set, settings)
+    key = cache_key(eval_set, settings, references)
     sides = _Sides(_read_cache(cache, fresh_baseline, base_manifest.digest, key, eval_set, notes))
     order = round_order(eval_set)
     first = order[: plan.looks[0]]
@@ -184,8 +224,9 @@ def run_gate(
     timing: dict[str, Any] = {"workers": count}
     rounds: list[dict[str, Any]] = []
     progress = _Progress(on_progress)
-    with _Workers(bundles, eager, settings.synthesis_seed, count, audio) as pool:
-        errors, timing["load_s"] = pool.start()
+    config = worker.WorkerConfig(eval_set.languages, references, settings.asr_timeout_s)
+    with _Workers(bundles, eager, settings.synthesis_seed, count, audio, config) as pool:
+        errors, timing["load_s"], prompts = pool.start()
         if "baseline" in errors:
             raise GateError(
                 f"baseline {base_info.label} did not load, so there is nothing to compare "
@@ -197,8 +238,11 @@ def run_gate(
             )
             timing["wall_s"] = time.perf_counter() - started
             return GateReport(verdict, timing=timing, **report_args)
+        scope, report_args["similarity"] = _similarity_scope(
+            references, prompts, sides, cand_manifest, base_manifest, notes
+        )
         verdict = _rounds(
-            pool, plan, eval_set, sides, settings, cand_manifest, rounds, progress, on_round
+            pool, plan, eval_set, sides, settings, cand_manifest, rounds, progress, on_round, scope
         )
     scored = rounds[-1]["sentences"]
     used = order[:scored]
@@ -230,6 +274,26 @@ def run_gate(
     )
 
 
+def _report_args(
+    cand: ModelInfo, base: ModelInfo, eval_set: EvalSet, settings: GateSettings, notes: list[str]
+) -> dict[str, Any]:
+    return {
+        "candidate": cand,
+        "baseline": base,
+        "eval_set": {
+            "name": eval_set.name,
+            "version": eval_set.version,
+            "digest": eval_set.digest,
+            "count": len(eval_set.utterances),
+            "extra": len(eval_set.extra),
+            "label": eval_set.label,
+            "languages": list(eval_set.languages),
+        },
+        "settings": settings.model_dump(mode="json"),
+        "notes": notes,
+    }
+
+
 def _rounds(
     pool: _Workers,
     plan: RoundPlan,
@@ -240,6 +304,7 @@ def _rounds(
     rounds: list[dict[str, Any]],
     progress: _Progress,
     on_round: RoundFn | None,
+    similarity: SimilarityScope = "off",
 ) -> Verdict:
     """Score round after round until ``decide`` stops; the final (annotated) verdict."""
     order = round_order(eval_set)
@@ -265,7 +330,9 @@ def _rounds(
         used = order[:look]
         cand = [sides.candidate[u.id] for u in used]
         base = [b for u in used if (b := sides.baseline_view(u)) is not None]
-        verdict = judge(cand, base, strict, expected_rate=manifest.sample_rate)
+        verdict = judge(
+            cand, base, strict, expected_rate=manifest.sample_rate, similarity=similarity
+        )
         decision = decide(verdict, look, plan, settings)
         new = sum(1 for j in jobs if j[0] == "candidate")
         fresh = sum(1 for j in jobs if j[0] == "baseline" and not j[2])
@@ -294,13 +361,53 @@ def round_order(eval_set: EvalSet) -> tuple[Utterance, ...]:
 
     The first round is where a broken voice fails, so it takes the cheapest sentences (a
     fail on them is a fail: every kind of sentence must be spoken well); a pass still needs
-    every core sentence, so the order never decides a pass.
+    every core sentence, so the order never decides a pass. Sentences of several languages
+    take turns (each language shortest first), so every round hears every language.
     """
 
     def shortest(utts: tuple[Utterance, ...]) -> tuple[Utterance, ...]:
-        return tuple(sorted(utts, key=lambda u: len(u.text)))
+        by_language = [
+            sorted((u for u in utts if u.language == lang), key=lambda u: len(u.text))
+            for lang in dict.fromkeys(u.language for u in utts)
+        ]
+        turns = (u for row in itertools.zip_longest(*by_language) for u in row)
+        return tuple(u for u in turns if u is not None)
 
     return shortest(eval_set.utterances) + shortest(eval_set.extra)
+
+
+def _similarity_scope(
+    references: tuple[worker.ReferenceClip, ...],
+    prompts: dict[str, bool],
+    sides: _Sides,
+    candidate: Manifest,
+    baseline: Manifest,
+    notes: list[str],
+) -> tuple[SimilarityScope, dict[str, Any]]:
+    """Which sides get a speaker similarity, and the report's record of it."""
+    if not references:
+        return "off", {"state": "off", "reason": "no reference clips ([gate] references)"}
+    names = [clip.name for clip in references]
+    if not prompts.get("candidate", False):
+        reason = (
+            f"speaker similarity skipped: the candidate's engine ({candidate.engine}) cannot "
+            "take a reference clip (supports_prompt_audio is False)"
+        )
+        notes.append(reason)
+        return "off", {"state": "skipped", "reason": reason, "references": names}
+    if "baseline" in prompts:
+        both = prompts["baseline"]
+    else:  # scores from the cache: the key holds the references, so they say it
+        both = any("similarity" in c.result.metrics for c in sides.cached.values())
+    if not both:
+        reason = (
+            f"the baseline's engine ({baseline.engine}) cannot take a reference clip: the "
+            "candidate's speaker similarity has no baseline to be compared with (only "
+            "[gate] min_similarity judges it)"
+        )
+        notes.append(reason)
+        return "candidate", {"state": "candidate only", "reason": reason, "references": names}
+    return "both", {"state": "on", "references": names}
 
 
 def _read_cache(
@@ -370,6 +477,16 @@ def _provenance(
     }
 
 
+def _verify_candidate(path: Path) -> tuple[Manifest | None, str]:
+    """The candidate's manifest, or None and why it failed verification (a FAIL)."""
+    try:
+        return verify_bundle(path), ""
+    except ManifestError:
+        raise
+    except TtsopsError as exc:
+        return None, exc.message
+
+
 def _load_baseline(path: Path) -> Manifest:
     try:
         return verify_bundle(path)
@@ -415,8 +532,9 @@ class _Workers:
         seed: int,
         count: int,
         audio: str | None,
+        config: worker.WorkerConfig,
     ) -> None:
-        self._args = (bundles, eager, seed)
+        self._args = (bundles, eager, seed, config)
         self._count = count
         self._audio = audio
         self._pool: ProcessPoolExecutor | None = None
@@ -430,8 +548,9 @@ class _Workers:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def start(self) -> tuple[dict[str, str], dict[str, float]]:
-        """Start loading; the first worker's load errors by role and load seconds by part."""
+    def start(self) -> tuple[dict[str, str], dict[str, float], dict[str, bool]]:
+        """Start loading; the first worker's load errors by role, load seconds by part and
+        whether each loaded model takes a reference clip."""
         if self._count <= 1:
             worker.init_worker(*self._args)
             return worker.load_status()

@@ -2,11 +2,19 @@
 
 A gate run starts one worker per core (a process each, since pocketsphinx's decoder holds
 the GIL for a whole utterance); each loads the models it is told to load up front (the
-candidate, and the baseline unless its scores come from the cache), DNSMOS and the ASR once,
-warms them, and then synthesizes and scores whatever sentence it is handed. A model not
-loaded up front is loaded the first time a sentence asks for it. Load failures up front are
-kept, not raised, so the parent can tell a candidate that does not load (a fail) from a gate
+candidate, and the baseline unless its scores come from the cache), DNSMOS and the ASR of
+each language of the set once (pocketsphinx for English, Whisper for Mandarin), warms
+them, and then synthesizes and scores whatever sentence it is handed. A model not loaded
+up front is loaded the first time a sentence asks for it. Load failures up front are kept,
+not raised, so the parent can tell a candidate that does not load (a fail) from a gate
 that cannot run (an error).
+
+A sentence is spoken with the model's default voice, or, when that voice speaks another
+language than the sentence, with the model's first voice of the sentence's language.
+With reference clips, each sentence is spoken once more with one of them (``reference=``,
+chosen by the sentence's id, so candidate and baseline use the same clip) by a model that
+can take one; the cosine similarity of that audio's speaker embedding to the clip's is the
+sentence's ``similarity``.
 
 Every sentence is synthesized with a seed derived from ``synthesis_seed`` and its id
 (``sentence_seed``), so candidate and baseline draw the same noise for it and a repeat gate
@@ -17,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,17 +33,56 @@ import numpy as np
 
 from ttsops.errors import GateError, TtsopsError
 from ttsops.gate import scorers
-from ttsops.gate.corpus import Utterance
+from ttsops.gate.corpus import Utterance, language_of
 from ttsops.gate.results import Role, UtteranceResult
 
 if TYPE_CHECKING:
-    from ttsops.engines import Engine
+    from ttsops.bundle import Manifest
+    from ttsops.engines import Engine, Reference
     from ttsops.gate.asr import Transcriber
     from ttsops.gate.mos import Dnsmos
+    from ttsops.gate.whisper import Whisper
 
-__all__ = ["WorkerState", "init_worker", "load_status", "score_utterance", "sentence_seed"]
+__all__ = [
+    "ReferenceClip",
+    "WorkerConfig",
+    "WorkerState",
+    "init_worker",
+    "load_status",
+    "score_utterance",
+    "sentence_seed",
+    "voice_for",
+]
 
-_WARM_TEXT = "Hello there."
+_WARM_TEXT = {"en": "Hello there.", "zh": "你好。"}
+
+
+@dataclass(frozen=True)
+class ReferenceClip:
+    """A reference voice clip, read by the parent (so a bad file fails before any work)."""
+
+    name: str
+    """The clip's file name, for reports."""
+
+    samples: scorers.FloatArray
+    """Mono float32 samples."""
+
+    sample_rate: int
+    """Samples per second."""
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What every worker of one gate needs besides the bundles."""
+
+    languages: tuple[str, ...] = ("en",)
+    """Languages of the sentences it will score (which ASRs to load)."""
+
+    references: tuple[ReferenceClip, ...] = ()
+    """Reference clips for the speaker-similarity score (none: no similarity)."""
+
+    asr_timeout_s: float = 60.0
+    """Longest a Whisper transcript may take."""
 
 
 @dataclass
@@ -48,11 +95,14 @@ class WorkerState:
     voices: dict[str, str] = field(default_factory=dict)
     """Default voice of each model, by role."""
 
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+    """Manifest of each loaded model, by role."""
+
     load_errors: dict[str, str] = field(default_factory=dict)
     """Why a model did not load, by role."""
 
     load_s: dict[str, float] = field(default_factory=dict)
-    """Seconds spent loading each part (engines by role, ``scorers``)."""
+    """Seconds spent loading each part (engines by role, ``scorers``, ``whisper``, ``speaker``)."""
 
     bundles: dict[str, str] = field(default_factory=dict)
     """Bundle directory by role, loaded up front or on first use."""
@@ -60,8 +110,14 @@ class WorkerState:
     synthesis_seed: int = 0
     """Base of every sentence's synthesis seed."""
 
+    config: WorkerConfig = field(default_factory=WorkerConfig)
+    """Languages, references and limits of this gate."""
+
     mos: Dnsmos | None = None
     asr: Transcriber | None = None
+    whisper: Whisper | None = None
+    references: tuple[tuple[Reference, scorers.FloatArray], ...] = ()
+    """Each reference clip with its speaker embedding."""
 
 
 _state: WorkerState | None = None
@@ -71,6 +127,28 @@ def sentence_seed(synthesis_seed: int, utterance_id: str) -> int:
     """The synthesis seed of one sentence: stable across runs and processes, 0 ≤ seed < 2³¹."""
     digest = hashlib.sha256(f"{synthesis_seed}:{utterance_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
+
+
+def voice_for(manifest: Manifest, language: str) -> str:
+    """The voice that speaks ``language``: the default, unless it speaks another one.
+
+    Which voice speaks which language is known when the bundle speaks one language (all its
+    voices do) and by Kokoro's naming (``z*`` Mandarin, ``a*``/``b*`` English).
+    """
+    default = manifest.voices[0]
+    if len(manifest.languages) == 1 or manifest.engine != "kokoro":
+        return default
+    from ttsops.engines.kokoro_voices import language_of as voice_language
+
+    def speaks(voice: str) -> str | None:
+        try:
+            return language_of(voice_language(voice))
+        except TtsopsError:
+            return None
+
+    if speaks(default) == language:
+        return default
+    return next((v for v in manifest.voices if speaks(v) == language), default)
 
 
 def _load(state: WorkerState, role: str) -> None:
@@ -83,7 +161,8 @@ def _load(state: WorkerState, role: str) -> None:
     try:
         manifest = load_manifest(Path(path))  # the parent verified the digests
         engine = load_engine(Path(path), manifest, EngineOptions(threads=1))
-        engine.synthesize(_WARM_TEXT, manifest.voices[0], 1.0, seed=0)
+        first = language_of(manifest.languages[0]) or "en"
+        engine.synthesize(_WARM_TEXT.get(first, "Hello."), manifest.voices[0], 1.0, seed=0)
     except TtsopsError as exc:
         state.load_errors[role] = exc.message
     except Exception as exc:  # noqa: BLE001 - any failure to load is the model's verdict
@@ -91,11 +170,15 @@ def _load(state: WorkerState, role: str) -> None:
     else:
         state.engines[role] = engine
         state.voices[role] = manifest.voices[0]
+        state.manifests[role] = manifest
     state.load_s[role] = time.perf_counter() - started
 
 
 def init_worker(
-    bundles: dict[str, str], eager: tuple[str, ...] | None = None, synthesis_seed: int = 0
+    bundles: dict[str, str],
+    eager: tuple[str, ...] | None = None,
+    synthesis_seed: int = 0,
+    config: WorkerConfig | None = None,
 ) -> None:
     """Load the ``eager`` roles' bundles (default all, in order) and the scorers; never raises.
 
@@ -103,31 +186,69 @@ def init_worker(
     stops at the first model that fails, whose error ``load_status`` reports.
     """
     global _state  # noqa: PLW0603 - one state per worker process, set by its initializer
-    state = WorkerState(bundles=dict(bundles), synthesis_seed=synthesis_seed)
+    cfg = config or WorkerConfig()
+    state = WorkerState(bundles=dict(bundles), synthesis_seed=synthesis_seed, config=cfg)
     for role in bundles if eager is None else eager:
         _load(state, role)
         if state.load_errors:
             _state = state  # the run stops here: nothing is scored without its models
             return
     started = time.perf_counter()
-    from ttsops.gate.asr import transcriber
     from ttsops.gate.mos import MOS_RATE, Dnsmos
 
     state.mos = Dnsmos(threads=1)
-    state.asr = transcriber()
     warm = np.random.default_rng(0).normal(0, 0.1, MOS_RATE).astype(np.float32)
     state.mos.score(warm)
-    state.asr.transcribe(warm)
+    if "en" in cfg.languages:
+        from ttsops.gate.asr import transcriber
+
+        state.asr = transcriber()
+        state.asr.transcribe(warm)
     scorers.loudness_lufs(warm, MOS_RATE)  # imports scipy.signal: seconds, once
     state.load_s["scorers"] = time.perf_counter() - started
+    if "zh" in cfg.languages:
+        from ttsops.gate.whisper import whisper
+
+        started = time.perf_counter()
+        state.whisper = whisper(threads=1)
+        state.load_s["whisper"] = time.perf_counter() - started
+    if cfg.references:
+        started = time.perf_counter()
+        state.references = _embed_references(cfg.references)
+        state.load_s["speaker"] = time.perf_counter() - started
     _state = state
 
 
-def load_status() -> tuple[dict[str, str], dict[str, float]]:
-    """This worker's load errors by role and load seconds by part."""
+def _embed_references(
+    clips: tuple[ReferenceClip, ...],
+) -> tuple[tuple[Reference, scorers.FloatArray], ...]:
+    from ttsops.engines import Reference
+    from ttsops.speaker import embed
+
+    return tuple(
+        (Reference(c.samples, c.sample_rate, name=c.name), embed(c.samples, c.sample_rate))
+        for c in clips
+    )
+
+
+def load_status() -> tuple[dict[str, str], dict[str, float], dict[str, bool]]:
+    """This worker's load errors by role, load seconds by part, and by role whether the
+    loaded model can take a reference clip."""
     if _state is None:
         raise RuntimeError("init_worker was not called in this process")
-    return dict(_state.load_errors), dict(_state.load_s)
+    prompts = {r: bool(e.supports_prompt_audio) for r, e in _state.engines.items()}
+    return dict(_state.load_errors), dict(_state.load_s), prompts
+
+
+def _failed(role: Role, utterance: Utterance, error: str) -> UtteranceResult:
+    return UtteranceResult(
+        role,
+        utterance.id,
+        utterance.text,
+        utterance.reference,
+        error=error,
+        language=utterance.language,
+    )
 
 
 def score_utterance(
@@ -150,27 +271,21 @@ def score_utterance(
             )
     engine = _state.engines.get(role)
     if engine is None:
-        reason = _state.load_errors.get(role, "not loaded")
-        return UtteranceResult(
-            role, utterance.id, utterance.text, utterance.reference, error=reason
-        )
+        return _failed(role, utterance, _state.load_errors.get(role, "not loaded"))
+    voice = voice_for(_state.manifests[role], utterance.language)
     started = time.perf_counter()
     first: float | None = None
     parts = []
     try:
         seed = sentence_seed(_state.synthesis_seed, utterance.id)
-        for chunk in engine.stream(utterance.text, _state.voices[role], 1.0, seed=seed):
+        for chunk in engine.stream(utterance.text, voice, 1.0, seed=seed):
             if first is None:
                 first = time.perf_counter() - started
             parts.append(chunk.samples)
     except TtsopsError as exc:
-        return UtteranceResult(
-            role, utterance.id, utterance.text, utterance.reference, error=exc.message
-        )
+        return _failed(role, utterance, exc.message)
     except Exception as exc:  # noqa: BLE001 - a model crashing on a sentence is its verdict
-        return UtteranceResult(
-            role, utterance.id, utterance.text, utterance.reference, error=f"{exc!r}"
-        )
+        return _failed(role, utterance, f"{exc!r}")
     synthesis_s = time.perf_counter() - started
     samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
     rate = engine.sample_rate
@@ -188,16 +303,20 @@ def score_utterance(
             },
             sample_rate=rate,
             timings={"synthesis": synthesis_s},
+            language=utterance.language,
         )
     if audio_dir is not None:
         _write_wav(Path(audio_dir) / role / f"{utterance.id}.wav", samples, rate)
     try:
-        return _measure(role, utterance, samples, rate, synthesis_s, first)
+        result = _measure(role, utterance, samples, rate, synthesis_s, first)
+        if _state.references and engine.supports_prompt_audio:
+            result = _with_similarity(result, engine, voice, audio_dir)
     except Exception as exc:  # noqa: BLE001 - any scorer crash becomes a GateError (exit 2)
         raise GateError(
             f"scoring the {role}'s sentence {utterance.id} failed ({exc!r}); the audio was "
             "made, so this is a fault of the gate's scorers, not of the model: report it"
         ) from None
+    return result
 
 
 def _measure(
@@ -208,7 +327,7 @@ def _measure(
     synthesis_s: float,
     first_s: float | None,
 ) -> UtteranceResult:
-    assert _state is not None and _state.mos is not None and _state.asr is not None
+    assert _state is not None and _state.mos is not None
     timings = {"synthesis": synthesis_s}
     duration = samples.size / rate
     nonfinite = scorers.nonfinite_count(samples)
@@ -238,9 +357,16 @@ def _measure(
         if mos is not None:
             metrics.update(ovrl=mos.ovrl, sig=mos.sig, bak=mos.bak, p808=mos.p808)
         started = time.perf_counter()
-        transcript = _state.asr.transcribe(at_16k)
+        if utterance.language == "zh":
+            transcript, metrics["cer"] = _mandarin(utterance, at_16k)
+        else:
+            if _state.asr is None:  # a set of another language: load it now
+                from ttsops.gate.asr import transcriber
+
+                _state.asr = transcriber()
+            transcript = _state.asr.transcribe(at_16k)
+            metrics["wer"] = scorers.word_error_rate(utterance.reference, transcript)
         timings["asr"] = time.perf_counter() - started
-        metrics["wer"] = scorers.word_error_rate(utterance.reference, transcript)
     return UtteranceResult(
         role,
         utterance.id,
@@ -252,7 +378,58 @@ def _measure(
         nonfinite=nonfinite,
         speech_s=silence.speech_s,
         timings=timings,
+        language=utterance.language,
     )
+
+
+def _mandarin(utterance: Utterance, at_16k: scorers.FloatArray) -> tuple[str, float]:
+    """Whisper's transcript and its CER; a transcript that times out counts as CER 1.0."""
+    from ttsops.gate.cer import character_error_rate, units
+    from ttsops.gate.whisper import WhisperTimeoutError, whisper
+
+    assert _state is not None
+    if _state.whisper is None:
+        _state.whisper = whisper(threads=1)
+    # Whisper spends one to three tokens on a character: three per unit and a margin bound
+    # a transcript of the right length, and cut off a run-away loop on bad audio.
+    tokens = 3 * len(units(utterance.reference)) + 16
+    try:
+        transcript = _state.whisper.transcribe(
+            at_16k, language="zh", max_new_tokens=tokens, timeout_s=_state.config.asr_timeout_s
+        )
+    except WhisperTimeoutError:
+        return "", 1.0
+    return transcript, character_error_rate(utterance.reference, transcript)
+
+
+def _with_similarity(
+    result: UtteranceResult, engine: Engine, voice: str, audio_dir: str | None
+) -> UtteranceResult:
+    """``result`` with the speaker similarity of its sentence spoken with a reference clip.
+
+    The clip is chosen by the sentence's id, so candidate and baseline pair up; a model
+    that fails to speak with a reference gets no similarity (missing, never a pass).
+    """
+    from ttsops.speaker import embed, similarity
+
+    assert _state is not None
+    reference, wanted = _state.references[sentence_seed(0, result.id) % len(_state.references)]
+    started = time.perf_counter()
+    seed = sentence_seed(_state.synthesis_seed, result.id)
+    try:
+        chunk = engine.synthesize(result.text, voice, 1.0, seed=seed, reference=reference)
+    except TtsopsError:
+        return replace(result, reference_voice=reference.name)
+    samples = np.nan_to_num(chunk.samples)
+    if audio_dir is not None:
+        where = Path(audio_dir) / result.role / "reference" / f"{result.id}.wav"
+        _write_wav(where, samples, chunk.sample_rate)
+    score = None
+    if samples.size >= chunk.sample_rate // 2:
+        score = similarity(embed(samples, chunk.sample_rate), wanted)
+    timings = {**result.timings, "similarity": time.perf_counter() - started}
+    metrics = {**result.metrics, "similarity": score}
+    return replace(result, metrics=metrics, reference_voice=reference.name, timings=timings)
 
 
 def _write_wav(path: Path, samples: scorers.FloatArray, rate: int) -> None:
