@@ -16,6 +16,7 @@ from ttsops.cli import (
     down,
     gate,
     image,
+    init,
     k8s,
     logs,
     probe,
@@ -46,6 +47,7 @@ app.command("agent")(agent.agent)
 deploy.register_commands(app)
 app.command("release")(release.release)
 app.add_typer(image.app, name="image")
+app.command("init")(init.init)
 app.add_typer(k8s.app, name="k8s")
 app.command("probe")(probe.probe)
 app.command("logs")(logs.logs)
