@@ -202,13 +202,16 @@ class Replica:
     def reference(self, voice_id: str) -> Reference:
         """A registered reference voice, loaded; 400 if this engine cannot use one, 404 if
         no such voice is registered."""
+        self.require_reference_support(f"reference voices such as {voice_id!r}")
+        return self.references.load(voice_id)
+
+    def require_reference_support(self, what: str = "reference voices") -> None:
+        """Raise a 400 naming the alternatives if this model's engine cannot use a reference."""
         engine = self.pool.engine
         if engine is not None and not engine.supports_prompt_audio:
             raise ReferenceNotSupportedError(
                 f"model {self.manifest.ref} (engine {self.manifest.engine}) cannot use "
-                f"reference voices such as {voice_id!r}; use one of its voices "
-                f"({', '.join(self.voices.voices)}), or a version whose engine can (its "
-                "/version says supports_prompt_audio: true; kokoro bundles match a reference "
-                "to their voices)"
+                f"{what}; use one of its voices ({', '.join(self.voices.voices)}), or a "
+                "version whose engine can (its /version says supports_prompt_audio: true; "
+                "kokoro bundles match a reference to their voices)"
             )
-        return self.references.load(voice_id)
