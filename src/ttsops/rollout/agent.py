@@ -125,6 +125,7 @@ class Agent:
             actor=self.actor,
             observer=self.observer,
             canary=settings.canary,
+            drain_timeout_s=cfg.drain_timeout_s,
         )
         self._lock = threading.RLock()
         self._stop = threading.Event()

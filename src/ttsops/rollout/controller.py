@@ -5,6 +5,12 @@ rebuilds from the ledger), takes one step, persists the next phase before acting
 and returns. Killed at any point, the next agent repeats at most the step it was in, and
 every step is idempotent: starting a slot that already runs the version, applying routes
 already applied, stopping a stopped slot.
+
+A slot leaving the router (the old one after a switch, the new one in a rollback) keeps
+the browser sessions it holds (``router.SessionRouter``) until they are quiet or
+``drain_timeout_s`` has passed, with no weight for new ones; only then does it leave the
+routes and stop. That wait lives in memory, like a canary window: a restarted agent waits
+again, at most ``drain_timeout_s``.
 """
 
 from __future__ import annotations
@@ -17,12 +23,17 @@ from ttsops.errors import RolloutError, TtsopsError
 from ttsops.registry import Ledger
 from ttsops.registry.records import DeploymentState
 from ttsops.rollout.canary import CanarySteps, Observer
-from ttsops.rollout.router import Route, Router
+from ttsops.rollout.router import Route, Router, SessionRouter
 from ttsops.rollout.runtime import SLOT_NAMES, SlotInfo
 from ttsops.rollout.state import Phase, Rollout, load, transition
 from ttsops.settings import CanarySettings
 
-__all__ = ["STRATEGIES", "Controller", "Slots"]
+__all__ = ["SESSION_IDLE_S", "STRATEGIES", "Controller", "Slots"]
+
+SESSION_IDLE_S = 10.0
+"""A leaving slot's browser sessions count as active while one of their requests is open
+or one started or ended this recently (a press of a UI button and its event stream and
+download follow each other within a second)."""
 
 STRATEGIES = ("blue-green", "canary", "recreate", "rollback")
 """``blue-green``: new slot beside the old, all traffic switched at once; ``canary``: new
@@ -62,10 +73,12 @@ class Controller:
         actor: str | None = None,
         observer: Observer | None = None,
         canary: CanarySettings | None = None,
+        drain_timeout_s: float = 30.0,
     ) -> None:
         """Wire the ledger, the slots and the router; ``clock`` is wall time (persisted).
 
         ``observer`` measures canary windows; without one the ``canary`` strategy is refused.
+        ``drain_timeout_s`` bounds how long a leaving slot keeps its browser sessions.
         """
         self.ledger = ledger
         self.slots = slots
@@ -74,6 +87,8 @@ class Controller:
         self.keep_previous_warm = keep_previous_warm
         self.clock = clock
         self.actor = actor
+        self.drain_timeout_s = drain_timeout_s
+        self._drains: dict[tuple[int, str], float] = {}
         self.canary = (
             CanarySteps(self, observer, canary or CanarySettings(), clock) if observer else None
         )
@@ -198,7 +213,13 @@ class Controller:
         assert r.slot is not None
         info = self.slots.status(r.slot)
         if info is not None and info.port is not None:
-            self.apply([Route(r.slot, info.port, r.version, 100)])
+            live = Route(r.slot, info.port, r.version, 100)
+            old = self.ready_slot(r.old_slot, r.old_version) if r.old_slot != r.slot else None
+            if old is not None and old.port is not None and self._holds_sessions(r, old.slot):
+                # New sessions and requests go to the new slot; the old one's sessions stay.
+                self.apply([live, Route(old.slot, old.port, old.version, 0, backup=True)])
+                return r
+            self.apply([live])
         if r.old_slot is not None and r.old_slot != r.slot and not self.keep_previous_warm:
             self.slots.stop(r.old_slot)
         done = self.to(r, Phase.LIVE)
@@ -234,7 +255,13 @@ class Controller:
             return r
         if old.state != "ready" or old.port is None:
             return r
-        self.apply([Route(r.old_slot, old.port, r.old_version, 100)])
+        back = Route(r.old_slot, old.port, r.old_version, 100)
+        new = self.ready_slot(r.slot, r.version) if r.slot != r.old_slot else None
+        if new is not None and new.port is not None and self._holds_sessions(r, new.slot):
+            # Everything new goes back to the old slot; the new one keeps only its sessions.
+            self.apply([back, Route(new.slot, new.port, r.version, 0)])
+            return r
+        self.apply([back])
         if r.slot is not None and r.slot != r.old_slot:
             self.slots.stop(r.slot)
         return self.to(r, end)
@@ -248,6 +275,24 @@ class Controller:
         info = self.slots.status(slot)
         ok = info is not None and info.state == "ready" and info.version == version
         return info if ok else None
+
+    def _holds_sessions(self, r: Rollout, slot: str) -> bool:
+        """True while leaving ``slot`` still has active browser sessions and time to serve them.
+
+        The drain of ``slot`` starts at the first call for this deployment; it ends when its
+        sessions are quiet (nothing open, nothing for ``SESSION_IDLE_S``) or after
+        ``drain_timeout_s``. A router that cannot tell (no sessions) never waits.
+        """
+        if not isinstance(self.router, SessionRouter) or self.drain_timeout_s <= 0:
+            return False
+        now = self.clock()
+        since = self._drains.setdefault((r.id, slot), now)
+        seen = self.router.sessions(slot)
+        recent = seen.last_at is not None and now - seen.last_at < SESSION_IDLE_S
+        if now - since < self.drain_timeout_s and (seen.open > 0 or recent):
+            return True
+        self._drains.pop((r.id, slot), None)
+        return False
 
     def apply(self, routes: list[Route]) -> None:
         """Apply ``routes`` unless they are the routes already applied."""

@@ -22,8 +22,9 @@ import httpx
 
 from ttsops.errors import RouterError
 from ttsops.rollout.procs import alive, read_pid, stop_pid, write_atomic
-from ttsops.rollout.router import Route
+from ttsops.rollout.router import Route, SessionActivity
 from ttsops.rollout.router_nginx import render_nginx
+from ttsops.rollout.router_sessions import read_sessions
 
 __all__ = ["NGINX_PATHS", "NginxRouter", "find_nginx"]
 
@@ -100,6 +101,8 @@ class NginxRouter:
         if self.pid() is not None:
             self._reload()
             return
+        # Requests a dead nginx had open never end: its session log starts over.
+        (self.prefix / "logs" / "sessions.log").unlink(missing_ok=True)
         self._child = subprocess.Popen(
             [self.binary, "-p", str(self.prefix), "-c", str(self.conf), "-g", "daemon off;"],
             stdin=subprocess.DEVNULL,
@@ -129,6 +132,10 @@ class NginxRouter:
         else:
             self._reload()
         self._verify(routes)
+
+    def sessions(self, slot: str) -> SessionActivity:
+        """What the browser sessions that ``slot`` holds do (from nginx's session log)."""
+        return read_sessions(self.prefix / "logs" / "sessions.log", slot)
 
     def stop(self) -> None:
         """Stop nginx gracefully (SIGQUIT), SIGKILL after 10 s."""
