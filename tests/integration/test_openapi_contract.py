@@ -32,6 +32,14 @@ enabled = true
 # "rejected" statuses lacks it.
 [checks.negative_data_rejection]
 expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422"]
+
+# A reference voice's clip must be a recording of speech, which no schema can say of a
+# binary field: a schema-valid upload (a PNG, a second of noise) is rightly refused with
+# 415 (not audio) or 400 (too short, silent), and these are documented answers.
+[[operations]]
+include-path = "/v1/voices"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["200", "201", "400", "413", "415"]
 """
 
 

@@ -156,15 +156,20 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         """The schema with this server's own input limit, voices and model names."""
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)
-            body = schema["paths"]["/v1/audio/speech"]["post"]["requestBody"]
-            body["content"]["application/json"]["schema"] = speech_request_schema(
-                voices=replica.voices.names,
-                models=replica.model_names,
-                max_input_chars=replica.settings.max_input_chars,
-            )
-        return app.openapi_schema or {}
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)
+        engine = replica.pool.engine
+        body = schema["paths"]["/v1/audio/speech"]["post"]["requestBody"]
+        body["content"]["application/json"]["schema"] = speech_request_schema(
+            voices=replica.voices.names,
+            models=replica.model_names,
+            max_input_chars=replica.settings.max_input_chars,
+            references=engine is not None and engine.supports_prompt_audio,
+        )
+        if engine is None:  # still loading: whether it takes reference voices is not known
+            app.openapi_schema = None
+        return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 

@@ -234,20 +234,22 @@ class RefVoiceDeleted(BaseModel):
 
 
 def speech_request_schema(
-    *, voices: Sequence[str], models: Sequence[str], max_input_chars: int
+    *, voices: Sequence[str], models: Sequence[str], max_input_chars: int, references: bool = False
 ) -> dict[str, Any]:
-    """The JSON schema of ``SpeechRequest`` as one server takes it: its limit, voices, models."""
+    """The JSON schema of ``SpeechRequest`` as one server takes it: its limit, voices, models,
+    and with ``references`` (an engine that can use them) the ids of reference voices."""
     schema = SpeechRequest.model_json_schema()
     props = schema["properties"]
     props["input"]["maxLength"] = max_input_chars
     for name, names in (("voice", voices), ("model", models)):
         props[name]["anyOf"] = [{"type": "string", "enum": list(names)}, {"type": "null"}]
-    props["voice"]["anyOf"].insert(
-        1,
-        {
-            "type": "string",
-            "pattern": REF_ID_PATTERN,
-            "description": "A reference voice registered with POST /v1/voices.",
-        },
-    )
+    if references:
+        props["voice"]["anyOf"].insert(
+            1,
+            {
+                "type": "string",
+                "pattern": REF_ID_PATTERN,
+                "description": "A reference voice registered with POST /v1/voices.",
+            },
+        )
     return schema
