@@ -235,6 +235,11 @@ class ContainerSettings(BaseModel):
     volumes: list[str] = Field(default_factory=list)
     """Bind mounts of each slot container, ``HOST:CONTAINER[:ro]``."""
 
+    network: str | None = None
+    """Network mode of each slot container; default the engine's bridge. With podman,
+    ``slirp4netns:allow_host_loopback=true`` lets a container reach the host's loopback
+    services (a store on 127.0.0.1) at 10.0.2.2; the slot's port is published either way."""
+
 
 class AgentSettings(BaseModel):
     """The deployment agent of a host (section ``[agent]``)."""

@@ -28,7 +28,8 @@ def _run(agent: AgentProcess, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_down_stops_agent_slots_and_router(tmp_path: Path, joe_bundle: Path) -> None:
-    """After a deploy, `ttsops down` leaves no agent, slot or nginx; a second run finds none."""
+    """After a deploy, `ttsops down` leaves no agent, slot or nginx; `ttsops agent stop` then
+    finds none."""
     home = tmp_path / "home"
     agent = AgentProcess(home)
     home.mkdir()
@@ -49,7 +50,7 @@ def test_down_stops_agent_slots_and_router(tmp_path: Path, joe_bundle: Path) -> 
         assert nginx_pid is not None and not alive(nginx_pid, "nginx")
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{agent.public_url}/healthz", timeout=5)
-        again = _run(agent, "down")
+        again = _run(agent, "agent", "stop")  # the same command under the agent's name
         assert again.returncode == 0 and "nothing was running" in again.stdout
     finally:
         agent.close()

@@ -1,4 +1,4 @@
-"""`ttsops agent`: the long-running deployment agent of this host."""
+"""`ttsops agent`: the long-running deployment agent of this host; `ttsops agent stop`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,22 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["agent"]
+from ttsops.cli.down import down
+
+__all__ = ["agent", "app"]
+
+app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+"""`ttsops agent` runs the agent (the callback's docstring is its help); `stop` stops it."""
+app.command(
+    "stop",
+    help="Stop the agent, drain and stop its slots (processes or containers) and its nginx; "
+    "the same as `ttsops down`. Example: ttsops agent stop",
+)(down)
 
 
+@app.callback(invoke_without_command=True)
 def agent(
+    ctx: typer.Context,
     state_dir: Annotated[
         Path | None,
         typer.Option(help="Slots, router config and logs (default $TTSOPS_HOME/agent)."),
@@ -51,8 +63,10 @@ def agent(
     nginx keep serving while the agent is down. Token: TTSOPS_TOKEN, [agent] token_file,
     or <state-dir>/token (created on first start).
 
-    Example: ttsops agent --public-port 6006
+    Example: ttsops agent --public-port 6006; stop it all with: ttsops agent stop
     """
+    if ctx.invoked_subcommand is not None:
+        return
     import logging
 
     import uvicorn

@@ -37,12 +37,10 @@ def logs(
 
         engine = find_engine()
         found = find_slot_container(engine, where, slot)
-        if found is None:
-            raise RolloutError(
-                f"slot {slot} of {where} has no container; `ttsops status` lists the slots"
-            )
-        args = ["logs", "--tail", str(tail), *(["--follow"] if follow else []), found]
-        raise typer.Exit(engine.passthrough(*args))
+        if found is not None:
+            args = ["logs", "--tail", str(tail), *(["--follow"] if follow else []), found]
+            raise typer.Exit(engine.passthrough(*args))
+        # No container now: the log of the slot's last one was kept at its removal.
     log = where / "slots" / slot / "serve.log"
     if not log.is_file():
         raise RolloutError(f"slot {slot} has no log at {log}; `ttsops status` lists the slots")

@@ -32,6 +32,7 @@ __all__ = [
     "SlotStatus",
     "container_run_args",
     "find_slot_container",
+    "slot_log",
     "slot_owner",
 ]
 
@@ -64,6 +65,9 @@ class ContainerLimits:
     volumes: tuple[str, ...] = ()
     """Bind mounts, ``HOST:CONTAINER[:ro]``."""
 
+    network: str | None = None
+    """Network mode (``slirp4netns:allow_host_loopback=true``); None for the engine's bridge."""
+
 
 @dataclass(frozen=True)
 class SlotStatus:
@@ -81,6 +85,11 @@ class SlotStatus:
 def slot_owner(state_dir: Path) -> str:
     """The label value that marks a state dir's containers (its path's hash)."""
     return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+
+
+def slot_log(state_dir: Path, slot: str) -> Path:
+    """Where the log of ``slot``'s last removed container is kept."""
+    return state_dir / "slots" / slot / "serve.log"
 
 
 def find_slot_container(engine: ContainerEngine, state_dir: Path, slot: str) -> str | None:
@@ -125,6 +134,8 @@ def container_run_args(
     }
     if limits.volumes:
         args["volumes"] = list(limits.volumes)
+    if limits.network:
+        args["network_mode"] = limits.network
     if limits.memory:
         args["mem_limit"] = limits.memory
     if limits.cpus:
@@ -154,6 +165,7 @@ class ContainerSlots:
         import docker
 
         self.client = docker.DockerClient(base_url=docker_host, version="1.41", timeout=120)
+        self.state_dir = state_dir
         self.owner = slot_owner(state_dir)
         self.image_of = image_of
         self.limits = limits or ContainerLimits()
@@ -236,20 +248,31 @@ class ContainerSlots:
         return [info for info in found if info is not None]
 
     def stop(self, slot: str) -> None:
-        """Drain (SIGTERM, up to the drain limit + 5 s) and remove the slot's container."""
+        """Drain (SIGTERM, up to the drain limit + 5 s) and remove the slot's container.
+
+        Its log is kept in ``<state dir>/slots/<slot>/serve.log`` (where a process slot's
+        is), so why a removed container failed stays readable with ``ttsops logs``.
+        """
         box = self._find(slot)
         if box is None:
             return
         if box.status == "running":
             box.stop(timeout=int(self.drain_timeout_s + 5))
+        kept = slot_log(self.state_dir, slot)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_bytes(box.logs(tail="all"))
         box.remove()
         self._healthy.discard(str(box.id))
 
     def logs(self, slot: str, tail: int | None = None) -> str:
-        """The slot container's log."""
+        """The slot container's log, or its last removed container's."""
         box = self._find(slot)
         if box is None:
-            raise ContainerError(f"slot {slot} has no container")
+            kept = slot_log(self.state_dir, slot)
+            if not kept.is_file():
+                raise ContainerError(f"slot {slot} has no container and no kept log")
+            lines = kept.read_text(errors="replace").splitlines(keepends=True)
+            return "".join(lines[-tail:] if tail else lines)
         data: bytes = box.logs(tail=tail if tail is not None else "all")
         return data.decode(errors="replace")
 

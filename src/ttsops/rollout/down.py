@@ -59,7 +59,7 @@ def _no_fetch(version: str) -> Path:
 
 def _stop_containers(settings: Settings, state_dir: Path) -> list[Stopped]:
     from ttsops.containers import find_engine
-    from ttsops.containers.slots import OWNER_LABEL, SLOT_LABEL, slot_owner
+    from ttsops.containers.slots import OWNER_LABEL, SLOT_LABEL, slot_log, slot_owner
 
     try:
         engine = find_engine()
@@ -76,6 +76,10 @@ def _stop_containers(settings: Settings, state_dir: Path) -> list[Stopped]:
         slot = _label(labels, SLOT_LABEL)
         version = _label(labels, "io.ttsops.version")
         engine.run("stop", "-t", str(int(settings.agent.drain_timeout_s + 5)), cid, check=False)
+        if slot in SLOT_NAMES:  # kept where `ttsops logs` finds a removed container's log
+            kept = slot_log(state_dir, slot)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text(engine.run("logs", cid, check=False).stdout, encoding="utf-8")
         engine.run("rm", "-f", cid, check=False)
         done.append(Stopped("slot", slot, f"{version}, container {cid[:12]}"))
     return done

@@ -50,6 +50,7 @@ class ContainerSlotRuntime:
             gpus=settings.gpus,
             env=dict(settings.env),
             volumes=tuple(settings.volumes),
+            network=settings.network,
         )
         self.slots_api = ContainerSlots(
             host, state_dir, self._image_of, limits=limits, drain_timeout_s=drain_timeout_s
