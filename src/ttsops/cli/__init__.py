@@ -10,6 +10,7 @@ import typer
 from ttsops import __version__
 from ttsops.cli import (
     agent,
+    analysis,
     batch,
     bundle,
     deploy,
@@ -49,6 +50,7 @@ app.command("release")(release.release)
 app.add_typer(image.app, name="image")
 app.command("init")(init.init)
 app.add_typer(k8s.app, name="k8s")
+app.add_typer(analysis.app, name="analysis")
 app.command("probe")(probe.probe)
 app.command("logs")(logs.logs)
 app.command("down")(down.down)
