@@ -26,10 +26,10 @@ def serve(
     """Serve POST /v1/analysis: the same probes to a canary and a stable service, judged.
 
     Each request names two ttsops services ({"canary": URL, "stable": URL}); both get the
-    same sentences at the same time, and the canary is judged as the agent judges one:
-    errors, latency p95 and DNSMOS OVRL against the [canary] thresholds of ttsops.toml. The
+    same sentences in pairs, one at a time, and the canary is judged as the agent judges one:
+    errors, latency p95 and DNSMOS OVRL against the \\[canary] thresholds of ttsops.toml. The
     answer's "verdict" (pass, fail, inconclusive) is what the AnalysisTemplate of
-    `ttsops k8s render --rollouts` reads. DNSMOS needs ttsops[gate]. OpenAPI at /docs.
+    `ttsops k8s render --rollouts` reads. DNSMOS needs ttsops\\[gate]. OpenAPI at /docs.
 
     Example: ttsops analysis serve --host 0.0.0.0 --port 8080
     """

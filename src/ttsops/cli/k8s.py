@@ -75,7 +75,9 @@ def render(
     ] = None,
     analysis_image: Annotated[
         str | None,
-        typer.Option(help="Image of the analysis service; needs ttsops[gate]. Default: --image's."),
+        typer.Option(
+            help="Image of the analysis service; needs ttsops\\[gate]. Default: --image's."
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print {out, files: [{name, kinds, path | yaml}]}.")
