@@ -2,7 +2,7 @@
 
 One Jinja environment for every template (nginx config, Dockerfile, and whatever comes
 next): undefined names are errors (``StrictUndefined``), never empty strings, and nothing is
-HTML-escaped, since none of these files is HTML. Rendering is pure: callers write the text.
+HTML-escaped but HTML pages (``*.html.j2``). Rendering is pure: callers write the text.
 """
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - configs and Dockerfiles, not HTML
+        autoescape=_is_html,  # noqa: S701 - escaped for HTML pages, not for configs
     )
+
+
+def _is_html(name: str | None) -> bool:
+    """HTML pages (``*.html.j2``, the dashboard's) are escaped; configs never are."""
+    return bool(name and name.endswith((".html.j2", ".html")))
 
 
 def _source(name: str) -> str:

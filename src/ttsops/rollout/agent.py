@@ -113,6 +113,7 @@ class Agent:
             public_port=cfg.public_port,
             public_host=cfg.public_host,
             read_timeout_s=settings.server.request_timeout_s + 30,
+            agent_upstream=f"{_loopback(cfg.host)}:{cfg.port}" if cfg.port else None,
         )
         self.actor = f"agent@{os.uname().nodename}"
         self.observer = SlotObserver(settings.canary, timeout_s=settings.server.request_timeout_s)
@@ -383,6 +384,20 @@ class Agent:
                 self.ledger, rollout, Phase.ROLLING_BACK, reason=why, actor=actor, abort=True
             )
 
+    def promote(self, deployment_id: int, *, actor: str, reason: str | None) -> Rollout:
+        """Promote a canary in flight now: skip its remaining steps and watch, make it live."""
+        with self._lock:
+            rollout = self.rollout(deployment_id)
+            if rollout.phase not in (Phase.CANARY, Phase.WATCHING):
+                raise DeploymentBusyError(
+                    f"deployment #{deployment_id} ({rollout.strategy}) is {rollout.phase.value}: "
+                    "only a canary in its steps or watch window can be promoted"
+                )
+            self.observer.shutdown()  # the open window is not judged any more
+            why = f"promoted by {actor}" + (f": {reason}" if reason else "")
+            self._wake.set()
+            return transition(self.ledger, rollout, Phase.DRAINING, reason=why, actor=actor)
+
     def _check_disk(self) -> None:
         """Refuse a deploy when the state dir's disk is too full to fetch and run a version."""
         need = self.settings.agent.min_free_disk_mb
@@ -459,6 +474,11 @@ class Agent:
             "active_deployment": active.id if active else None,
             "patrol": asdict(self.patrol.state) if self.patrol is not None else None,
         }
+
+
+def _loopback(host: str) -> str:
+    """Where nginx on this host reaches the agent's API bound to ``host``."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104
 
 
 def _hold_lock(path: Path) -> TextIO:

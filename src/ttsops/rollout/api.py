@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from ttsops import __version__
+from ttsops.dashboard import dashboard_router
 from ttsops.errors import TtsopsError
 from ttsops.registry import DeploymentRecord, EventRecord
 from ttsops.rollout.agent import Agent
@@ -146,7 +147,7 @@ def _event(e: EventRecord) -> EventView:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> FastAPI:
+def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> FastAPI:  # noqa: PLR0915
     """The management API over ``agent``; with ``run_loop`` the controller runs alongside."""
 
     @asynccontextmanager
@@ -307,6 +308,7 @@ def create_agent_app(agent: Agent, token: str, *, run_loop: bool = True) -> Fast
         """Live version, since when, from which commit; slots, weights, router."""
         return await asyncio.to_thread(agent.status)
 
+    app.include_router(dashboard_router(agent, token))  # /dashboard/: pages, JSON, actions
     app.include_router(metrics_router(agent))  # /metrics, /metrics/targets: no token
     return app
 

@@ -62,8 +62,14 @@ class NginxRouter:
         public_host: str = "127.0.0.1",
         read_timeout_s: float = 300.0,
         verify_timeout_s: float = 15.0,
+        agent_upstream: str | None = None,
     ) -> None:
-        """Keep nginx's config, pid, logs and temp files under ``state_dir/nginx``."""
+        """Keep nginx's config, pid, logs and temp files under ``state_dir/nginx``.
+
+        ``agent_upstream`` (``host:port`` of the agent's API) serves the dashboard under
+        ``/_ttsops/dashboard/`` on the public port too.
+        """
+        self.agent_upstream = agent_upstream
         self.prefix = (state_dir / "nginx").resolve()
         self.public_port = public_port
         self.public_host = public_host
@@ -153,6 +159,7 @@ class NginxRouter:
             listen_host=self.public_host,
             read_timeout_s=self.read_timeout_s,
             user="root" if os.geteuid() == 0 else None,
+            agent_upstream=self.agent_upstream,
         )
         candidate = self.prefix / "nginx.conf.new"
         write_atomic(candidate, text)
