@@ -9,6 +9,9 @@ counters' bookkeeping is also checked over a real SQLite ledger in process.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from agent_fixtures import AgentProcess, make_version
+from agent_fixtures import AgentProcess, free_port, make_version
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -118,6 +121,61 @@ def test_metrics_routes_are_in_the_openapi_schema_without_a_token(agent: AgentPr
         assert "500" in operation["responses"]
     assert spec["paths"]["/v1/status"]["get"]["security"]
     assert httpx.get(f"{agent.url}/v1/status", timeout=30).status_code == 401
+
+
+def test_a_real_prometheus_finds_the_slots_and_loads_the_rules(
+    agent: AgentProcess, tmp_path: Path
+) -> None:
+    """The written config, run by a real Prometheus: the agent and the live slot (found
+    through /metrics/targets) are scraped, the series carry slot labels, the rules load."""
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        pytest.skip("no prometheus binary (scripts/system-deps.sh installs it)")
+    files = {
+        f.path: f.text for f in plan_files(InitOptions(monitoring=True, agent_port=agent.port))
+    }
+    for name in ("prometheus.yml", "ttsops-alerts.yml"):
+        text = files[f"deploy/prometheus/{name}"]
+        # The test scrapes every second instead of every 15 s; nothing else changes.
+        text = text.replace("interval: 15s", "interval: 1s")
+        (tmp_path / name).write_text(text)
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api/v1"
+    with (tmp_path / "prometheus.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                prometheus,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        found: dict[str, Any] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(found) < 2:
+            time.sleep(0.5)
+            try:
+                query = "ttsops_model_info or ttsops_agent_live_version_info"
+                result = httpx.get(f"{api}/query", params={"query": query}, timeout=5).json()
+            except httpx.HTTPError:
+                continue
+            for series in result.get("data", {}).get("result", []):
+                found[series["metric"]["job"]] = series["metric"]
+        assert set(found) == {"ttsops-agent", "ttsops-slots"}, (
+            tmp_path / "prometheus.log"
+        ).read_text()
+        assert found["ttsops-slots"]["version"] == "1.0.0"
+        assert found["ttsops-slots"]["slot"] in ("blue", "green")
+        groups = httpx.get(f"{api}/rules", timeout=5).json()["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        assert len(rules) == 9
+        assert {r["health"] for r in rules} <= {"ok", "unknown"}
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 _NAME = re.compile(r"\b(ttsops_[a-z0-9_]+|up)\b(?!\s*[(=~!])")

@@ -99,6 +99,12 @@ def init(
     state_dir: Annotated[
         str, typer.Option("--state-dir", help="TTSOPS_HOME of the agent on the host.")
     ] = "/var/lib/ttsops",
+    agent_port: Annotated[
+        int, typer.Option("--agent-port", min=1, max=65535, help="The agent's API port.")
+    ] = 6007,
+    public_port: Annotated[
+        int, typer.Option("--public-port", min=1, max=65535, help="The port users reach.")
+    ] = 6006,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print {dir, files: [{path, action, what, check}]}.")
     ] = False,
@@ -139,6 +145,8 @@ def init(
         ttsops_bin=ttsops_bin or _default_ttsops_bin(),
         state_dir=state_dir,
         image_repo=f"registry.example.com/tts/{name}",
+        agent_port=agent_port,
+        public_port=public_port,
     )
     written = write_files(root, plan_files(options), force=force)
     if as_json:
