@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,45 @@ def joe_manifest(joe_bundle: Path) -> Manifest:
 def joe_engine(joe_bundle: Path, joe_manifest: Manifest) -> Engine:
     """The joe voice loaded in this process, once."""
     return load_engine(joe_bundle, joe_manifest, EngineOptions(threads=1))
+
+
+KokoroBundleFactory = Callable[..., Path]
+"""``(voices: tuple[str, ...], version: str = "1.0.0") -> Path`` of a Kokoro bundle."""
+
+
+@pytest.fixture(scope="session")
+def kokoro_bundle_factory(tmp_path_factory: pytest.TempPathFactory) -> KokoroBundleFactory:
+    """Kokoro bundles made on demand, once per (voices, version); tests must not modify them.
+
+    Voices come from the cached kokoro-js tarball (``npm pack`` fills the cache once).
+    """
+    from ttsops.bundle.kokoro import make_kokoro_bundle
+
+    root = tmp_path_factory.mktemp("kokoro")
+    made: dict[tuple[tuple[str, ...], str], Path] = {}
+
+    def make(voices: tuple[str, ...], version: str = "1.0.0") -> Path:
+        key = (tuple(voices), version)
+        if key not in made:
+            out = root / f"{'-'.join(key[0])}-{version}"
+            made[key] = make_kokoro_bundle(out, key[0], version=version)
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def kokoro_zh_bundle(kokoro_bundle_factory: KokoroBundleFactory) -> Path:
+    """A Mandarin Kokoro bundle: zm_yunxi (default) and zf_xiaobei, v1.0.0."""
+    return kokoro_bundle_factory(("zm_yunxi", "zf_xiaobei"))
+
+
+@pytest.fixture(scope="session")
+def kokoro_zh_engine(kokoro_zh_bundle: Path) -> Engine:
+    """The Mandarin Kokoro bundle loaded in this process, once."""
+    from ttsops.bundle import load_manifest
+
+    return load_engine(kokoro_zh_bundle, load_manifest(kokoro_zh_bundle), EngineOptions(threads=1))
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@ chosen voice and of each *pool* voice (by default every stock voice of the chose
 languages), and ``speakers.json``: the speaker embedding of each pool voice, made here by
 synthesizing one sentence with it. The engine compares a reference clip with those
 embeddings to match it to a mix of the nearest voices. The embeddings depend only on the
-model, the voice and the encoder, so they are cached (``cache_root()/kokoro-speakers.json``)
-and a second bundle with the same voices takes seconds.
+model, the voice and the encoder: those of the 36 Mandarin and English voices of kokoro-js
+1.2.1 ship with ttsops (``kokoro_speakers.json`` beside this module, made by this code), others
+are made once and cached (``cache_root()/kokoro-speakers.json``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ SPEAKER_TEXT = {
 Progress = Callable[[str, int, int], None]
 """``(what, done, total)`` while a bundle is made."""
 
+_SHIPPED = Path(__file__).with_name("kokoro_speakers.json")
 _memo: dict[str, list[float]] = {}
 _memo_lock = threading.Lock()
 
@@ -232,24 +234,32 @@ def _cache_file() -> Path:
 
 
 def _read_cache() -> dict[str, list[float]]:
+    """Known embeddings by key: the user's cache, then those shipped with ttsops."""
     with _memo_lock:
         if not _memo:
-            try:
-                data = json.loads(_cache_file().read_text(encoding="utf-8"))
-                _memo.update({str(k): [float(x) for x in v] for k, v in data.items()})
-            except (OSError, ValueError, AttributeError, TypeError):
-                pass  # no cache yet, or an unreadable one: embeddings are made again
+            for path in (_cache_file(), _SHIPPED):
+                try:
+                    data = json.loads(path.read_text(encoding="utf-8"))
+                    _memo.update({str(k): [float(x) for x in v] for k, v in data.items()})
+                except (OSError, ValueError, AttributeError, TypeError):
+                    pass  # no cache yet, or an unreadable one: embeddings are made again
         return dict(_memo)
 
 
 def _write_cache(new: dict[str, list[float]]) -> None:
+    """Add embeddings to the user's cache (a file of its own, never the shipped one)."""
     with _memo_lock:
         _memo.update(new)
         path = _cache_file()
         try:
+            try:
+                mine = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                mine = {}
+            mine.update(new)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(_memo, sort_keys=True), encoding="utf-8")
+            tmp.write_text(json.dumps(mine, sort_keys=True), encoding="utf-8")
             tmp.replace(path)
         except OSError:
             pass  # a read-only cache only costs time next run

