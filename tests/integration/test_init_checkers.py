@@ -167,3 +167,44 @@ def test_k8s_manifests_pass_kubernetes_validate(repo: Path) -> None:
     plain = [p for p in manifests if "servicemonitor" not in p.name]
     done = _run(_tool("kubernetes-validate"), "--strict", *[str(p) for p in plain], cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_workflows_version_step_runs_as_written(
+    repo: Path, tmp_path: Path, joe_bundle: Path
+) -> None:
+    """The "register the version" step, run by bash in a git checkout of an untagged commit:
+    version 0.0.0-dev+<sha>, image tag with '-' for '+'. `uv run` is a shim for the venv's
+    ttsops; the registry is a local directory."""
+    workflow = yaml.safe_load((repo / ".github/workflows/ttsops-release.yml").read_text())
+    (step,) = [s for s in workflow["jobs"]["release"]["steps"] if s.get("id") == "version"]
+    checkout = tmp_path / "checkout"
+    shutil.copytree(joe_bundle, checkout / "bundles" / "joe", copy_function=os.link)
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "uv").write_text(f'#!/bin/sh\n[ "$1" = run ] && shift\nexec "{_VENV_BIN}/$@"\n')
+    (shims / "uv").chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{shims}:{os.environ['PATH']}",
+        "BUNDLE": "bundles/joe",
+        "TTSOPS_HOME": str(tmp_path / "home"),
+        "GIT_AUTHOR_NAME": "ci",
+        "GIT_AUTHOR_EMAIL": "ci@example.com",
+        "GIT_COMMITTER_NAME": "ci",
+        "GIT_COMMITTER_EMAIL": "ci@example.com",
+    }
+    git = ["git", "-C", str(checkout)]
+    (checkout / ".gitignore").write_text("bundles/\n")  # the model stays out of git's work
+    for argv in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "joe"]):
+        subprocess.run([*git, *argv], check=True, env=env)
+    sha = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    out = tmp_path / "github-output"
+    out.touch()
+    done = _run(
+        "bash", "-e", "-c", step["run"], cwd=checkout, env={**env, "GITHUB_OUTPUT": str(out)}
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    assert outputs == {"version": f"0.0.0-dev+{sha}", "tag": f"0.0.0-dev-{sha}"}
