@@ -169,6 +169,7 @@ def test_k8s_manifests_pass_kubernetes_validate(repo: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_the_workflows_version_step_runs_as_written(
     repo: Path, tmp_path: Path, joe_bundle: Path
 ) -> None:
