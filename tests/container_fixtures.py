@@ -125,7 +125,7 @@ def container_agent(
     assert done.returncode == 0, done.stderr
     built = build(home, "1.0.0", "--tag", image, "--model", model, extra_env=env)
     (home / "ttsops.toml").write_text(
-        '[agent]\nruntime = "container"\ndrain_timeout_s = 10\n\n'
+        '[agent]\nruntime = "container"\ndrain_timeout_s = 10\nstart_timeout_s = 600\n\n'
         '[agent.container]\nmemory = "1g"\n' + extra_toml
     )
     agent = AgentProcess(home)

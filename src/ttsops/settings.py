@@ -440,6 +440,14 @@ class Settings(BaseModel):
     token: str | None = Field(default=None, repr=False)
     """Bearer token of the agent's API (``TTSOPS_TOKEN``)."""
 
+    containers_dir: Path | None = None
+    """Container caches: base image, wheels, podman's storage and config
+    (``TTSOPS_CONTAINERS_DIR``); default ``$XDG_CACHE_HOME/ttsops/containers``."""
+
+    docker_host: str | None = None
+    """Docker Engine API the container engine is reached at (``DOCKER_HOST``); unset: a
+    ``docker`` whose daemon answers, else podman."""
+
     @property
     def resolved_store_url(self) -> str:
         """The artifact store URL, defaulted under ``home``."""
@@ -468,6 +476,8 @@ _ENV_KEYS = {
     "AWS_ENDPOINT_URL": "s3_endpoint_url",
     "TTSOPS_AGENT_URL": "agent_url",
     "TTSOPS_TOKEN": "token",
+    "TTSOPS_CONTAINERS_DIR": "containers_dir",
+    "DOCKER_HOST": "docker_host",
 }
 _SERVER_ENV_KEYS = {"TTSOPS_IMAGE": "image", "TTSOPS_IMAGE_ID": "image_id"}
 
@@ -507,6 +517,11 @@ def load_settings(
         )
         raise ConfigError(f"{where} is invalid: {problems}") from None
     settings.home = settings.home.expanduser()
+    cache = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    containers_dir = settings.containers_dir or cache / "ttsops" / "containers"
+    settings.containers_dir = containers_dir.expanduser()
+    container = settings.agent.container
+    container.docker_host = container.docker_host or settings.docker_host
     voices_dir = settings.server.voices_dir or settings.home / "voices"
     settings.server.voices_dir = voices_dir.expanduser()
     return settings

@@ -179,12 +179,12 @@ def test_a_good_canary_survives_kill_9_of_the_agent_and_goes_live_under_load(
     try:
         agent.start()
         deploy(agent)
-        with LoadGenerator(agent.public_url, max_s=300) as load:
+        with LoadGenerator(agent.public_url, max_s=600) as load:
             started = time.monotonic()
             created = agent.api(
                 "POST", "/v1/deployments", json={"version": "1.1.0", "strategy": "canary"}
             )
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 600
             while (now := agent.api("GET", f"/v1/deployments/{created['id']}"))["weight"] != 50:
                 assert not now["terminal"] and time.monotonic() < deadline, agent.log()[-3000:]
                 time.sleep(0.2)
@@ -195,7 +195,7 @@ def test_a_good_canary_survives_kill_9_of_the_agent_and_goes_live_under_load(
                 assert time.monotonic() < deadline, "nothing served while the agent was down"
                 time.sleep(0.1)
             agent.start()
-            done = agent.wait_terminal(created["id"], timeout_s=300)
+            done = agent.wait_terminal(created["id"], timeout_s=600)
             took = time.monotonic() - started
         print(f"\ncanary 1.1.0 with containers (agent killed at 50%): {took:.1f} s")
         assert done["state"] == "live", agent.log()[-3000:]
@@ -222,11 +222,11 @@ def test_a_broken_canary_container_is_rolled_back_under_load_with_no_failed_requ
     try:
         agent.start()
         deploy(agent)
-        with LoadGenerator(agent.public_url, texts=[BACH, "Hello there."], max_s=180) as load:
+        with LoadGenerator(agent.public_url, texts=[BACH, "Hello there."], max_s=600) as load:
             created = agent.api(
                 "POST", "/v1/deployments", json={"version": "1.3.0", "strategy": "canary"}
             )
-            done = agent.wait_terminal(created["id"], timeout_s=300)
+            done = agent.wait_terminal(created["id"], timeout_s=600)
             time.sleep(2)  # answers after the rollback come from 1.0.0 only
         assert done["state"] == "rolled_back", agent.log()[-3000:]
         assert "error_rate" in done["reason"]
@@ -369,7 +369,7 @@ def test_store_images_from_real_s3_deploy_and_a_tampered_blob_rolls_back(
         shown = _run(agent, "logs", first)
         assert f"from {s3['TTSOPS_STORE_URL']}: every file matches its digest" in shown.stdout
         created = agent.api("POST", "/v1/deployments", json={"version": "1.1.0"})
-        done = agent.wait_terminal(created["id"], timeout_s=300)
+        done = agent.wait_terminal(created["id"], timeout_s=600)
         assert done["state"] == "rolled_back", agent.log()[-3000:]
         assert "failed to start" in done["reason"] and "tampered with" in done["reason"]
         assert agent.api("GET", "/v1/status")["live_version"] == "1.0.0"

@@ -57,3 +57,21 @@ def test_sdist_only_packages_are_found_in_the_lock(tmp_path: Path) -> None:
         'wheels = [{ url = "https://x/six-1-py2.py3-none-any.whl" }]\n'
     )
     assert sdist_only(tmp_path) == {"jieba", "some-pkg"}
+
+
+def test_the_engine_settings_come_from_the_environment(tmp_path: Path) -> None:
+    """DOCKER_HOST is the agent's container API unless the config names one; the caches
+    follow TTSOPS_CONTAINERS_DIR, else XDG_CACHE_HOME."""
+    from ttsops.settings import load_settings
+
+    config = tmp_path / "ttsops.toml"
+    config.write_text("[agent.container]\nmemory = '1g'\n")
+    env = {"DOCKER_HOST": "unix:///run/docker.sock", "XDG_CACHE_HOME": str(tmp_path / "c")}
+    settings = load_settings(config, env=env)
+    assert settings.agent.container.docker_host == "unix:///run/docker.sock"
+    assert settings.containers_dir == tmp_path / "c" / "ttsops" / "containers"
+    config.write_text("[agent.container]\ndocker_host = 'tcp://10.0.0.5:2375'\n")
+    env["TTSOPS_CONTAINERS_DIR"] = str(tmp_path / "mine")
+    settings = load_settings(config, env=env)
+    assert settings.agent.container.docker_host == "tcp://10.0.0.5:2375"
+    assert settings.containers_dir == tmp_path / "mine"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ttsops.containers._proc import run_streamed
 from ttsops.errors import ContainerError
+from ttsops.settings import load_settings
 
 __all__ = [
     "ContainerEngine",
@@ -32,12 +33,13 @@ __all__ = [
 
 
 def containers_state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where images, wheels and podman's storage live: outside any checkout, kept across runs."""
-    env = os.environ if env is None else env
-    if env.get("TTSOPS_CONTAINERS_DIR"):
-        return Path(env["TTSOPS_CONTAINERS_DIR"]).expanduser()
-    cache = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return cache / "ttsops" / "containers"
+    """Where images, wheels and podman's storage live: outside any checkout, kept across runs.
+
+    ``Settings.containers_dir`` (``TTSOPS_CONTAINERS_DIR``, else under ``XDG_CACHE_HOME``).
+    """
+    dirs = load_settings(env=env).containers_dir
+    assert dirs is not None  # load_settings fills it in
+    return dirs
 
 
 def _host_ulimits() -> tuple[int, int]:
@@ -168,17 +170,21 @@ def _last_line(text: str) -> str:
 def find_engine(
     state_dir: Path | None = None, env: Mapping[str, str] | None = None
 ) -> ContainerEngine:
-    """The engine to use: ``DOCKER_HOST``, else a ``docker`` whose daemon answers, else podman."""
-    env = os.environ if env is None else env
-    state = (state_dir or containers_state_dir(env)).expanduser().resolve()
+    """The engine to use: ``DOCKER_HOST``, else a ``docker`` whose daemon answers, else podman.
+
+    ``env`` stands in for the process environment when the settings are read.
+    """
+    settings = load_settings(env=env)
+    assert settings.containers_dir is not None  # load_settings fills it in
+    state = (state_dir or settings.containers_dir).expanduser().resolve()
     docker = shutil.which("docker")
-    if env.get("DOCKER_HOST"):
+    if settings.docker_host:
         if docker is None:
             raise ContainerError(
-                f"DOCKER_HOST is {env['DOCKER_HOST']} but there is no `docker` CLI on PATH; "
+                f"DOCKER_HOST is {settings.docker_host} but there is no `docker` CLI on PATH; "
                 "install it, or unset DOCKER_HOST to use podman"
             )
-        return ContainerEngine("docker", docker, state)
+        return ContainerEngine("docker", docker, state, {"DOCKER_HOST": settings.docker_host})
     if docker is not None and _answers(docker):
         return ContainerEngine("docker", docker, state)
     podman = shutil.which("podman")

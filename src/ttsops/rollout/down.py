@@ -79,7 +79,8 @@ def _stop_containers(settings: Settings, state_dir: Path) -> list[Stopped]:
         if slot in SLOT_NAMES:  # kept where `ttsops logs` finds a removed container's log
             kept = slot_log(state_dir, slot)
             kept.parent.mkdir(parents=True, exist_ok=True)
-            kept.write_text(engine.run("logs", cid, check=False).stdout, encoding="utf-8")
+            said = engine.run("logs", cid, check=False)  # its stdout, then its stderr
+            kept.write_text(said.stdout + said.stderr, encoding="utf-8")
         engine.run("rm", "-f", cid, check=False)
         done.append(Stopped("slot", slot, f"{version}, container {cid[:12]}"))
     return done

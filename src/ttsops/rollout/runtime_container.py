@@ -7,7 +7,6 @@ outlive the agent; a restarted agent adopts them by their labels.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ttsops.containers import ContainerLimits, ContainerSlots, PodmanService, find_engine
@@ -31,10 +30,11 @@ class ContainerSlotRuntime:
         *,
         drain_timeout_s: float = 30.0,
     ) -> None:
-        """Reach the engine (``docker_host``, ``DOCKER_HOST``, or a podman service of ours)."""
+        """Reach the engine (``docker_host``, which ``load_settings`` defaults to ``DOCKER_HOST``,
+        or a podman service of ours)."""
         self.ledger = ledger
         self.service: PodmanService | None = None
-        host = settings.docker_host or os.environ.get("DOCKER_HOST")
+        host = settings.docker_host  # [agent.container] docker_host, else DOCKER_HOST
         if not host:
             engine = find_engine()
             if engine.kind != "podman":
