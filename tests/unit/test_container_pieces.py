@@ -75,3 +75,18 @@ def test_the_engine_settings_come_from_the_environment(tmp_path: Path) -> None:
     settings = load_settings(config, env=env)
     assert settings.agent.container.docker_host == "tcp://10.0.0.5:2375"
     assert settings.containers_dir == tmp_path / "mine"
+
+
+def test_a_slot_container_gets_the_configured_network_mode() -> None:
+    """`[agent.container] network` becomes the run request's network mode; unset, none."""
+    from ttsops.containers.slots import ContainerLimits, container_run_args
+
+    def run_args(limits: ContainerLimits) -> dict[str, object]:
+        return container_run_args(
+            image="i", image_id="", slot="blue", version="1", port=1, owner="o", limits=limits
+        )
+
+    mode = "slirp4netns:allow_host_loopback=true"
+    args = run_args(ContainerLimits(network=mode))
+    assert args["network_mode"] == mode and args["ports"] == {"6006/tcp": ("127.0.0.1", 1)}
+    assert "network_mode" not in run_args(ContainerLimits())
