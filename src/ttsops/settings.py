@@ -204,9 +204,9 @@ class GateSettings(BaseModel):
     seconds_per_char: tuple[float, float] = (0.03, 0.2)
     """Plausible range of audio seconds per input character (English)."""
 
-    seconds_per_char_zh: tuple[float, float] = (0.08, 0.5)
+    seconds_per_char_zh: tuple[float, float] = (0.08, 0.6)
     """Plausible range of audio seconds per input character of a Mandarin sentence (a
-    character is a syllable: about 0.2–0.3 s)."""
+    character is a syllable: Kokoro's voices measure 0.20–0.46 s, pauses included)."""
 
     loudness_lufs: tuple[float, float] = (-40.0, -8.0)
     """Plausible range of integrated loudness (LUFS)."""

@@ -63,3 +63,9 @@ def test_a_reference_without_characters_is_refused() -> None:
     """An empty reference has nothing to score against: a clear ValueError."""
     with pytest.raises(ValueError, match="no characters"):
         character_error_rate("。！", "你好")
+
+
+def test_homophones_whisper_picks_by_guess_are_one() -> None:
+    """他/她/它 and 的/地/得 sound alike: Whisper's choice among them is not an error."""
+    assert character_error_rate("他跑完一百米", "它跑完一百米") == 0.0
+    assert character_error_rate("慢慢地走", "慢慢的走") == 0.0

@@ -12,7 +12,9 @@ counts as an error:
    canonical form is characters, not digits, because a misread digit is then one
    character wrong, as it is to a listener; ``两`` is counted as ``二`` and ``〇`` as ``零``
    (two spellings of one reading of a number);
-4. lowercase; marks inside a Latin word out ("Wi-Fi" is "wifi"); punctuation and spaces out.
+4. characters a listener cannot tell apart are one: 他/她/它 (all *tā*) and 的/地/得 (the
+   particle *de*) — Whisper picks among them by its own language model, not by the audio;
+5. lowercase; marks inside a Latin word out ("Wi-Fi" is "wifi"); punctuation and spaces out.
 
 What is compared are *units*: each Chinese character is one, and each run of Latin letters
 or digits ("iphone", "ppt") is one word — a mixed error rate, so a Latin word heard
@@ -35,7 +37,7 @@ _GROUP_COMMA = re.compile(r"(?<=\d)[,，](?=\d{3}(?!\d))")
 _INNER_MARK = re.compile(r"(?<=[a-z0-9])[-'.·](?=[a-z0-9])")
 _NOT_UNIT = re.compile(r"[^\w]|_")
 _UNIT = re.compile(r"[a-z0-9]+|\S")
-_SAME = str.maketrans({"两": "二", "〇": "零"})
+_SAME = str.maketrans({"两": "二", "〇": "零", "她": "他", "它": "他", "地": "的", "得": "的"})
 _ASCII_DIGIT = re.compile(r"[0-9]")
 
 

@@ -220,6 +220,8 @@ def _fmt(value: float | None, digits: int) -> str:
 def _metrics_table(summaries: list[MetricSummary], confidence: float) -> str:
     rows = [f"| metric | candidate | baseline | Δ ({confidence:.0%} CI) |", "|---|---:|---:|---|"]
     for s in summaries:
+        if s.candidate is None and s.baseline is None:
+            continue  # a score this gate does not take (CER of an English set, similarity)
         d = s.metric.digits
         delta = "–"
         if s.delta is not None:
