@@ -23,6 +23,7 @@ from agent_fixtures import AgentProcess, free_port, make_version
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ttsops.bundle import Manifest
 from ttsops.init import InitOptions, plan_files
 from ttsops.registry import EventKind, Ledger, Registry
 from ttsops.rollout.metrics import EventTally
@@ -249,3 +250,30 @@ def test_counters_come_from_the_ledger_and_survive_a_restart(tmp_path: Path) -> 
         )
     finally:
         ledger.close()
+
+
+def test_a_canary_in_flight_shows_its_weight_and_phase(
+    tmp_path: Path, joe_manifest: Manifest
+) -> None:
+    """In process (ASGI) over a real SQLite ledger: a canary at its 10% step is active, at
+    weight 10, in phase canary; the controller loop does not run, so nothing moves it."""
+    from fastapi.testclient import TestClient
+
+    from ttsops.rollout import Agent, Phase, start, transition
+    from ttsops.rollout.api import create_agent_app
+    from ttsops.settings import Settings
+
+    agent = Agent(Settings(home=tmp_path))
+    try:
+        agent.ledger.add_version(joe_manifest, manifest_sha256="0" * 64)
+        rollout = start(agent.ledger, "1.0.0", "canary", reason=None, actor="test")
+        rollout = transition(agent.ledger, rollout, Phase.STARTING, slot="green")
+        transition(agent.ledger, rollout, Phase.CANARY, steps=(10, 50, 100), step=0)
+        with TestClient(create_agent_app(agent, "t0ken", run_loop=False)) as client:
+            s = _samples(client.get("/metrics").text)
+        assert _value(s, "ttsops_agent_canary_weight") == 10
+        assert _value(s, "ttsops_agent_deployment_active") == 1
+        assert _value(s, "ttsops_agent_deployment_phase", phase="canary", strategy="canary") == 1
+        assert "ttsops_agent_live_version_info" not in s  # nothing is live yet
+    finally:
+        agent.close()
