@@ -115,7 +115,7 @@ class AgentCollector:
         self.tally.update(agent.ledger)
         info = GaugeMetricFamily(
             "ttsops_agent_info",
-            "The agent: its ttsops version and host.",
+            "The agent, labelled with its ttsops version.",
             labels=["ttsops_version"],
         )
         info.add_metric([__version__], 1)
