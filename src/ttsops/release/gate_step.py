@@ -42,11 +42,12 @@ def run_gate_step(
     Writes the report under ``report_dir`` and records it in the ledger. A gate that could
     not run (a ``GateError``) is recorded as an error verdict and blocks the release.
     """
-    from ttsops.gate import load_eval_set, run_gate, write_report
+    from ttsops.bundle import load_manifest
+    from ttsops.gate import run_gate, write_report
+    from ttsops.gate.corpus import eval_set_for
     from ttsops.registry import Verdict
 
     started = time.perf_counter()
-    sentences = load_eval_set(settings.eval_set)
     base_dir = registry.fetch(baseline).path
 
     def progress(done: int, total: int, result: UtteranceResult | None) -> None:
@@ -54,6 +55,10 @@ def run_gate_step(
         on_update(Update("gate", what, done, total))
 
     try:
+        # the sets of the candidate's languages (or [gate] languages): English, Mandarin, both
+        sentences = eval_set_for(
+            load_manifest(candidate_dir).languages, settings.eval_set, settings.languages
+        )
         report = run_gate(
             candidate_dir,
             base_dir,
