@@ -197,3 +197,18 @@ def test_candidate_only_similarity_is_judged_by_its_floor() -> None:
     names = {c.name: c.outcome for c in verdict.checks}
     assert names["similarity_floor"] is Outcome.FAIL
     assert "similarity_drop" not in names
+
+
+def test_the_score_cache_key_moves_with_the_sentences_and_the_references() -> None:
+    """Another set's sentences, or another reference clip, never read stale cached scores."""
+    from ttsops.gate.cache import cache_key
+    from ttsops.gate.worker import ReferenceClip
+
+    settings = GateSettings()
+    en, zh = load_eval_set(), load_eval_set(languages=("zh",))
+    both = eval_set_for(("en-US", "zh-CN"))
+    assert len({cache_key(s, settings).eval_set_digest for s in (en, zh, both)}) == 3
+    clip = ReferenceClip("a.wav", np.zeros(24000, dtype=np.float32) + 0.1, 24000)
+    other = ReferenceClip("a.wav", np.zeros(24000, dtype=np.float32) + 0.2, 24000)
+    keys = {cache_key(zh, settings, refs).scorer for refs in ((), (clip,), (other,))}
+    assert len(keys) == 3
