@@ -194,7 +194,7 @@ def plan_files(options: InitOptions) -> list[PlannedFile]:
                 ".gitlab-ci.yml",
                 render_template("ci/gitlab-ci.yml.j2", **ctx),
                 "GitLab CI: v* tag → production, main → staging",
-                "gitlab-ci-local / CI lint",
+                "GitLab CI Lint (pipeline editor)",
             )
         )
     if options.systemd:
@@ -203,7 +203,7 @@ def plan_files(options: InitOptions) -> list[PlannedFile]:
                 "deploy/systemd/ttsops-agent.service",
                 render_template("systemd/ttsops-agent.service.j2", **ctx),
                 "systemd unit of the agent (restart on failure, slots survive a stop)",
-                "systemd-analyze verify",
+                "systemd-analyze verify ttsops-agent.service",
             )
         )
     if options.monitoring:
@@ -219,25 +219,25 @@ def _monitoring(ctx: dict[str, Any]) -> list[PlannedFile]:
             "deploy/prometheus/prometheus.yml",
             render_template("prometheus/prometheus.yml.j2", **ctx),
             "Prometheus scrape config: the agent, and its slots by HTTP service discovery",
-            "promtool check config",
+            "promtool check config prometheus.yml",
         ),
         PlannedFile(
             "deploy/prometheus/ttsops-alerts.yml",
             render_template("prometheus/ttsops-alerts.yml.j2", **ctx),
             "alert rules: errors, p95 latency, time to first audio, RTF, slots, patrol, rollbacks",
-            "promtool check rules",
+            "promtool check rules ttsops-alerts.yml",
         ),
         PlannedFile(
             "deploy/prometheus/ttsops-alerts.test.yml",
             render_template("prometheus/ttsops-alerts.test.yml.j2", **ctx),
             "unit tests of the alert rules on synthetic series",
-            "promtool test rules",
+            "promtool test rules ttsops-alerts.test.yml",
         ),
         PlannedFile(
             "deploy/grafana/ttsops-dashboard.json",
             render_template("grafana/ttsops-dashboard.json.j2", **ctx),
             "Grafana dashboard: traffic, latency, TTFA, RTF, errors, rollouts, queue, GPU",
-            "import in Grafana",
+            "Grafana: Dashboards → Import",
         ),
     ]
 
@@ -256,7 +256,7 @@ def _k8s(options: InitOptions) -> list[PlannedFile]:
             f"deploy/k8s/{file}",
             text,
             f"Kubernetes manifest of {options.version} (`ttsops k8s render` gives others)",
-            "kubernetes-validate",
+            "kubectl apply --dry-run=server -f",
         )
         for file, text in sorted(rendered.items())
     ]
