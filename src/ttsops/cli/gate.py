@@ -190,7 +190,8 @@ def gate(
         ),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Use only the first N sentences.")
+        int | None,
+        typer.Option("--limit", min=1, help="Use only the first N sentences (of each language)."),
     ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Worker processes (default: cores).")
@@ -213,7 +214,7 @@ def gate(
         typer.Option(
             "--language",
             help="Gate on the shipped set of this language (en, zh; repeatable); default: "
-            "[gate] languages, else the candidate's manifest languages.",
+            "gate.languages in ttsops.toml, else the candidate's manifest languages.",
         ),
     ] = None,
     reference: Annotated[
@@ -221,7 +222,7 @@ def gate(
         typer.Option(
             "--reference",
             help="A reference voice clip (WAV/FLAC; repeatable): the candidate also speaks "
-            "with it and its speaker similarity is judged. Default: [gate] references.",
+            "with it and its speaker similarity is judged (default: gate.references).",
         ),
     ] = None,
 ) -> None:
