@@ -70,6 +70,9 @@ def test_cli_json_lists_the_files_and_finds_the_bundle(tmp_path: Path) -> None:
     bundle = tmp_path / "voices" / "amy"
     bundle.mkdir(parents=True)
     (bundle / "bundle.toml").write_text("not a manifest\n")
+    hidden = tmp_path / ".cache" / "old"  # a hidden directory's bundle is not the repo's
+    hidden.mkdir(parents=True)
+    (hidden / "bundle.toml").write_text("not a manifest\n")
     result = _RUNNER.invoke(app, ["init", "--dir", str(tmp_path), "--ci", "github", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

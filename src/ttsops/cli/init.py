@@ -25,9 +25,16 @@ def _default_ttsops_bin() -> str:
 
 
 def _find_bundle(root: Path) -> str | None:
-    """The first directory under ``root`` (two levels deep at most) holding a bundle.toml."""
+    """The first directory under ``root`` (two levels deep at most) holding a bundle.toml.
+
+    Hidden directories (``.venv``, ``.ttsops``, ``.demo``) are not the repository's bundles.
+    """
     for pattern in ("bundle.toml", "*/bundle.toml", "*/*/bundle.toml"):
-        found = sorted(root.glob(pattern))
+        found = sorted(
+            p
+            for p in root.glob(pattern)
+            if not any(part.startswith(".") for part in p.parts[len(root.parts) :])
+        )
         if found:
             rel = found[0].parent.relative_to(root).as_posix()
             return rel if rel != "." else None
