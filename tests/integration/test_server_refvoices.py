@@ -48,8 +48,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def blue(joe_bundle: Path, home: Path) -> Iterator[ServerProcess]:
-    """Slot blue: joe with its web UI."""
-    args = ["--workers", "1", "--solo-threads", "0"]
+    """Slot blue: joe."""
+    args = ["--no-ui", "--workers", "1", "--solo-threads", "0"]
     with ServerProcess(joe_bundle, args, env={"TTSOPS_HOME": str(home)}) as server:
         yield server
 
@@ -161,21 +161,3 @@ def test_openapi_documents_the_voices_routes_and_reference_ids(green: ServerProc
     assert voice["anyOf"][0]["enum"][0] == "joe"
     assert not [choice for choice in voice["anyOf"] if "pattern" in choice]
     assert "404" in speech["responses"]
-
-
-def test_web_ui_refuses_a_reference_clip_on_piper(
-    blue: ServerProcess, joe_clip: bytes, tmp_path: Path
-) -> None:
-    """The UI's clip upload (through gradio_client, as a browser's upload) says Piper cannot."""
-    from gradio_client import Client, handle_file
-    from gradio_client.exceptions import AppError
-
-    clip = tmp_path / "mine.wav"
-    clip.write_bytes(joe_clip)
-    client = Client(f"{blue.url}/ui/", verbose=False, download_files=str(tmp_path))
-    with pytest.raises(AppError, match="cannot use a reference clip"):
-        client.predict(
-            "Hello there.", "joe", 1.0, "wav", handle_file(str(clip)), "", api_name="/on_speak"
-        )
-    played, used = client.predict("Hello there.", "joe", 1.0, "wav", None, "", api_name="/on_speak")
-    assert sf.info(played).duration > 0.3 and used == ""
