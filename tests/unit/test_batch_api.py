@@ -13,5 +13,15 @@ def test_all_names_exist_and_have_a_docstring() -> None:
             continue  # EXIT_FAILED: a constant, documented where it is defined
         assert (obj.__doc__ or "").strip(), f"{name} has no docstring"
     public = {n for n in vars(ttsops.batch) if not n.startswith("_")}
-    modules = {"client", "parts", "results", "runner", "sinks", "summary", "tasks", "annotations"}
+    modules = {
+        "annotations",
+        "client",
+        "parts",
+        "references",
+        "results",
+        "runner",
+        "sinks",
+        "summary",
+        "tasks",
+    }
     assert public - modules == set(ttsops.batch.__all__)
