@@ -13,6 +13,7 @@ matching and by the gate's speaker-similarity score.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import numpy.typing as npt
 
 from ttsops.errors import EngineLoadError, InvalidInputError
 
-__all__ = ["EMBEDDING_DIM", "ENCODER_SHA256", "embed", "encoder_rate", "similarity"]
+__all__ = ["EMBEDDING_DIM", "ENCODER_SHA256", "embed", "encoder_rate", "preload", "similarity"]
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -102,6 +103,22 @@ def encoder_rate() -> int:
     return _load().sample_rate
 
 
+def preload() -> None:
+    """Start loading the encoder in a background thread, so the first ``embed`` is quick.
+
+    Loading imports librosa's feature code (scipy and friends: seconds on a busy host); an
+    engine that will embed reference clips calls this at load time. Errors are left for the
+    first real call to raise.
+    """
+    if _encoder is None:
+        threading.Thread(target=_load_quietly, name="ttsops-speaker-load", daemon=True).start()
+
+
+def _load_quietly() -> None:
+    with contextlib.suppress(Exception):  # the first embed() raises it, with its message
+        _load()
+
+
 def _load() -> _Encoder:
     """Load the encoder once (thread-safe); later calls return the same one."""
     global _encoder  # noqa: PLW0603 - the one process-wide model, loaded once
@@ -143,6 +160,8 @@ def _open() -> _Encoder:
             )
         hparams = HParams()
         hparams.apply_onnx_dvector_overrides(str(path))
+    import librosa.feature  # noqa: F401 - _extract_dvec's import, seconds: now, not mid-request
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

@@ -60,6 +60,13 @@ def test_sentences_end_at_chinese_stops_and_semicolons() -> None:
     ]
 
 
+def test_runs_of_marks_and_closing_quotes_stay_with_their_sentence() -> None:
+    """…… or ？！ end one sentence, a closing quote stays on it, and nothing is dropped."""
+    text = "等等……真的吗？！“好的。”他说。"
+    assert split_sentences(text) == ["等等……", "真的吗？！", "“好的。”", "他说。"]
+    assert "".join(split_sentences(text)) == text
+
+
 def test_clauses_end_at_chinese_commas_but_not_inside_numbers() -> None:
     """，、：cut clauses; an ASCII comma inside 1,000 does not."""
     assert split_clauses("我们，你们、他们：都来了") == ["我们，", "你们、", "他们：", "都来了"]

@@ -84,6 +84,10 @@ class KokoroEngine:
         self._base_speed = float(options.overrides.get("speed", opts.get("speed", 1.0)))
         self._matcher = VoiceMatcher(self._styles, _embeddings(bundle_dir, opts, where))
         self.supports_prompt_audio = bool(self._matcher.pool)
+        if self.supports_prompt_audio:
+            from ttsops import speaker
+
+            speaker.preload()
         self._model = KokoroModel(model_path, options, where)
 
     @property

@@ -50,7 +50,7 @@ TARGET_TOKENS = 300
 Phonemizer = Callable[[str], str]
 """Text in one language → Kokoro phoneme string."""
 
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?…])[\"'”’」』）)\]]*\s*|(?<=[.;])[\"'”’)\]]*\s+|\n\s*")
+_SENTENCE_END = re.compile(r"[。！？；!?…]+[\"'”’」』）)\]]*\s*|[.;][\"'”’)\]]*(?:\s+|$)|\n\s*")
 _CLAUSE_END = re.compile(r"(?<=[，、：—])\s*|(?<=[,:])\s+")
 _LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z'’\-]*(?:\s+[A-Za-z][A-Za-z'’\-]*)*")
 _TIME = re.compile(r"(?<!\d)([01]?\d|2[0-3])[:：]([0-5]\d)(?!\d)")
@@ -75,13 +75,17 @@ class Piece:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Cut text into sentences at 。！？； (or . ! ? ; before a space, or a newline)."""
+    """Cut text into sentences at 。！？； (or . ! ? ; before a space, or a newline).
+
+    A run of marks (……, ？！) and closing quotes stay with the sentence they end.
+    """
     out = []
-    for raw in _SENTENCE_END.split(text):
-        sentence = " ".join(raw.split())
-        if sentence:
-            out.append(sentence)
-    return out
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        out.append(text[start : match.end()])
+        start = match.end()
+    out.append(text[start:])
+    return [" ".join(s.split()) for s in out if s.strip()]
 
 
 def split_clauses(sentence: str) -> list[str]:
