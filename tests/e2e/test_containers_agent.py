@@ -54,6 +54,10 @@ min_scored = 3
 enabled = false
 """
 
+# A busy host may not finish a window's probes in time: the good canary then holds its step
+# (inconclusive) instead of rolling back after three such windows.
+_PATIENT = _CANARY.replace("min_scored = 3\n", "min_scored = 3\ninconclusive_limit = 20\n")
+
 BACH = "Play the cello suites by Johann Sebastian Bach."
 
 
@@ -171,7 +175,7 @@ def test_a_good_canary_survives_kill_9_of_the_agent_and_goes_live_under_load(
 ) -> None:
     """1.1.0 canaried 10% → 50% → 100%; the agent is killed at 50% and started again: it
     adopts both containers, finishes, and no answer failed or came from an unweighted slot."""
-    agent = container_agent(tmp_path / "home", joe_bundle, _CANARY)
+    agent = container_agent(tmp_path / "home", joe_bundle, _PATIENT)
     good = tmp_path / "good"
     derive_bundle(joe_bundle, good, version="1.1.0", recipe=DeriveRecipe(perturb_sigma=0.01))
     assert ttsops("register", str(good), home=agent.home).returncode == 0
