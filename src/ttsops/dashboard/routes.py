@@ -247,6 +247,7 @@ def dashboard_router(agent: Agent, token: str) -> APIRouter:  # noqa: PLR0915 - 
     @router.post(
         "/api/login",
         summary="Dashboard: sign in",
+        response_model=SessionView,
         responses=error_responses(400, 401, 405, 422, 500),
     )
     async def login(body: LoginRequest, request: Request) -> JSONResponse:
@@ -268,7 +269,12 @@ def dashboard_router(agent: Agent, token: str) -> APIRouter:  # noqa: PLR0915 - 
         )
         return reply
 
-    @router.post("/api/logout", summary="Dashboard: sign out", responses=error_responses(405, 500))
+    @router.post(
+        "/api/logout",
+        summary="Dashboard: sign out",
+        response_model=SessionView,
+        responses=error_responses(405, 500),
+    )
     async def logout() -> JSONResponse:
         """Drop this browser's session cookie."""
         reply = JSONResponse(SessionView(signed_in=False).model_dump())

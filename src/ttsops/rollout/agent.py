@@ -393,10 +393,11 @@ class Agent:
                     f"deployment #{deployment_id} ({rollout.strategy}) is {rollout.phase.value}: "
                     "only a canary in its steps or watch window can be promoted"
                 )
-            self.observer.shutdown()  # the open window is not judged any more
             why = f"promoted by {actor}" + (f": {reason}" if reason else "")
+            moved = transition(self.ledger, rollout, Phase.DRAINING, reason=why, actor=actor)
             self._wake.set()
-            return transition(self.ledger, rollout, Phase.DRAINING, reason=why, actor=actor)
+        self.observer.shutdown()  # its open window is never judged: stop the probes
+        return moved
 
     def _check_disk(self) -> None:
         """Refuse a deploy when the state dir's disk is too full to fetch and run a version."""

@@ -121,7 +121,7 @@
         const d = pts.map(([i, v]) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
         add("polyline", { points: d, fill: "none", stroke: s.color, "stroke-width": 2, class: "series" });
       }
-      for (const [i, v] of pts) add("circle", { cx: x(i), cy: y(v), r: 3, fill: s.color, class: "point" });
+      for (const [i, v] of pts) add("circle", { cx: x(i), cy: y(v), r: 3, fill: s.color, class: "point", "data-value": +v.toFixed(3) });
     }
     return h("div", { class: "chart", "data-chart": opts.key }, h("div", { class: "title" }, title), svg);
   }
