@@ -212,3 +212,26 @@ def test_the_score_cache_key_moves_with_the_sentences_and_the_references() -> No
     other = ReferenceClip("a.wav", np.zeros(24000, dtype=np.float32) + 0.2, 24000)
     keys = {cache_key(zh, settings, refs).scorer for refs in ((), (clip,), (other,))}
     assert len(keys) == 3
+
+
+def test_each_language_is_spoken_by_a_voice_of_that_language() -> None:
+    """A bilingual Kokoro bundle speaks Mandarin sentences with its first Mandarin voice."""
+    from ttsops.bundle import Manifest
+    from ttsops.gate.worker import voice_for
+
+    entry = {"model.onnx": {"sha256": "0" * 64, "size": 1}}
+    both = Manifest.model_validate(
+        {
+            "name": "kokoro",
+            "version": "1.0.0",
+            "engine": "kokoro",
+            "sample_rate": RATE,
+            "languages": ["en-US", "zh-CN"],
+            "voices": ["af_heart", "zf_xiaobei", "zm_yunxi"],
+            "files": entry,
+        }
+    )
+    assert voice_for(both, "en") == "af_heart"
+    assert voice_for(both, "zh") == "zf_xiaobei"
+    one = both.model_copy(update={"languages": ("zh-CN",), "voices": ("zm_yunxi",)})
+    assert voice_for(one, "zh") == "zm_yunxi"
