@@ -180,7 +180,7 @@ def _store_args(home: Path) -> list[str]:
         "-v",
         f"{home}:/registry:ro",
         "-e",
-        "TTSOPSSTORE_URL=file:///registry/store",
+        "TTSOPS_STORE_URL=file:///registry/store",
         "-e",
         "TTSOPS_LEDGER_URL=sqlite:////registry/ledger.db",
     ]
