@@ -15,7 +15,12 @@ from ttsops.bundle import file_sha256, load_manifest, verify_bundle
 from ttsops.bundle.kokoro import make_kokoro_bundle
 from ttsops.engines import Engine, EngineOptions, load_engine
 from ttsops.engines.base import Reference
-from ttsops.errors import BundleError, DigestMismatchError, InvalidInputError
+from ttsops.errors import (
+    BundleError,
+    DigestMismatchError,
+    InvalidInputError,
+    ReferenceNotSupportedError,
+)
 
 ZH_TEXT = "今天天气很好，我们一起去公园散步。价格是3.5元，会议在2024年3月5日举行！"
 
@@ -128,12 +133,15 @@ def test_an_unknown_voice_name_lists_the_available_ones(tmp_path: Path) -> None:
 
 
 def test_an_english_bundle_speaks_english(tmp_path: Path) -> None:
-    """af_heart: languages en-US, and English text becomes speech (no pool: no matching)."""
+    """af_heart: languages en-US, English text becomes speech; no pool: a clip is refused."""
     out = make_kokoro_bundle(tmp_path / "en", ["af_heart"], match_voices=())
     manifest = load_manifest(out)
     assert manifest.languages == ("en-US",)
     engine = load_engine(out, manifest, EngineOptions(threads=1))
     assert not engine.supports_prompt_audio
+    clip = Reference(samples=np.zeros(24000, dtype=np.float32), sample_rate=24000)
+    with pytest.raises(ReferenceNotSupportedError, match="no voices to match"):
+        engine.synthesize("Hello.", "af_heart", 1.0, reference=clip)
     audio = engine.synthesize("Hello there. This is a test.", "af_heart", 1.0).samples
     assert 1.0 < len(audio) / 24000 < 5.0
     assert _rms(audio) > 0.01

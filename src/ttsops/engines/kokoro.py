@@ -29,7 +29,12 @@ from ttsops.engines.kokoro_voices import (
     language_of,
     parse_style,
 )
-from ttsops.errors import EngineLoadError, InvalidInputError, SynthesisError
+from ttsops.errors import (
+    EngineLoadError,
+    InvalidInputError,
+    ReferenceNotSupportedError,
+    SynthesisError,
+)
 
 if TYPE_CHECKING:
     from ttsops.bundle.manifest import Manifest
@@ -71,7 +76,10 @@ class KokoroEngine:
             )
         self.sample_rate = int(manifest.sample_rate)
         self.voices: tuple[str, ...] = tuple(manifest.voices)
-        self._languages = {v: language_of(v) for v in self.voices}
+        try:
+            self._languages = {v: language_of(v) for v in self.voices}
+        except InvalidInputError as exc:
+            raise EngineLoadError(f"{where}: {exc.message}") from None
         self._fronts = {
             lang: FrontEnd(
                 make_phonemizer(lang),
@@ -115,6 +123,12 @@ class KokoroEngine:
         """
         del seed
         language = self._languages[self._voice(voice)]
+        if reference is not None and not self.supports_prompt_audio:
+            raise ReferenceNotSupportedError(
+                f"this kokoro bundle has no voices to match a reference clip to (it was made "
+                f"with --match-voices ''); leave the reference out, or serve a bundle made "
+                f"with the default pool: ttsops bundle kokoro --voices {','.join(self.voices)}"
+            )
         table = self._styles[voice] if reference is None else self.match(reference, voice).style
         for piece in self._fronts[language].pieces(text):
             if not piece.tokens:
