@@ -248,6 +248,8 @@ class PodmanService:
         self.proc = subprocess.Popen(
             self.engine.command("system", "service", "--time=0", self.url),
             env=self.engine.environ(),
+            # conmon (cgroup v1) drops an `oom` mark in its working directory: keep it here.
+            cwd=self.engine.state_dir,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
