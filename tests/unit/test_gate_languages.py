@@ -235,3 +235,24 @@ def test_each_language_is_spoken_by_a_voice_of_that_language() -> None:
     assert voice_for(both, "zh") == "zf_xiaobei"
     one = both.model_copy(update={"languages": ("zh-CN",), "voices": ("zm_yunxi",)})
     assert voice_for(one, "zh") == "zm_yunxi"
+
+
+def test_a_mandarin_report_shows_cer_and_the_worst_heard_sentences() -> None:
+    """report.md of a Mandarin gate: a CER row, no empty WER row, worst sentences by CER."""
+    from ttsops.gate.report import GateReport, ModelInfo
+    from ttsops.gate.results import summarize
+
+    cand, base = _results("candidate", 0.3), _results("baseline", 0.04, seed=1)
+    report = GateReport(
+        judge(cand, base, GateSettings(), RATE),
+        ModelInfo("candidate", "c", "c"),
+        ModelInfo("baseline", "b", "b"),
+        eval_set={"label": "ttsops-zh v1 (12 sentences)"},
+        settings={},
+        summaries=summarize(cand, base, resamples=200),
+        utterances=cand + base,
+    )
+    markdown = report.to_markdown()
+    assert "| ASR CER (zh) |" in markdown
+    assert "| ASR WER |" not in markdown
+    assert "| CER 0." in markdown

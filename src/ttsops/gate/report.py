@@ -189,8 +189,8 @@ class GateReport:
 
     def _worst_sentences(self, count: int = 5) -> list[str]:
         worst = sorted(
-            (u for u in self.results("candidate") if u.metrics.get("wer") is not None),
-            key=lambda u: -(u.metrics["wer"] or 0.0),
+            (u for u in self.results("candidate") if _error_rate(u) is not None),
+            key=lambda u: -(_error_rate(u) or 0.0),
         )[:count]
         if not worst:
             return []
@@ -198,15 +198,22 @@ class GateReport:
         lines = [
             "<details><summary>Sentences the ASR heard worst (candidate)</summary>",
             "",
-            "| id | WER | baseline WER | heard |",
+            "| id | error rate | baseline | heard |",
             "|---|---|---|---|",
         ]
         for u in worst:
             other = base.get(u.id)
-            other_wer = _fmt(other.metrics.get("wer") if other else None, 2)
+            other_rate = _fmt(_error_rate(other) if other else None, 2)
             heard = _cell(u.transcript or "")
-            lines.append(f"| {u.id} | {u.metrics['wer']:.2f} | {other_wer} | {heard} |")
+            kind = "CER" if "cer" in u.metrics else "WER"
+            lines.append(f"| {u.id} | {kind} {_error_rate(u):.2f} | {other_rate} | {heard} |")
         return [*lines, "", "</details>"]
+
+
+def _error_rate(result: UtteranceResult) -> float | None:
+    """The sentence's WER (English) or CER (Mandarin)."""
+    value = result.metrics.get("wer")
+    return value if value is not None else result.metrics.get("cer")
 
 
 def _cell(text: str) -> str:
