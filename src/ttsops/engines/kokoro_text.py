@@ -44,8 +44,11 @@ __all__ = [
 MAX_TOKENS = 510
 """Most phoneme tokens Kokoro takes in one call (512 with the two padding tokens)."""
 
-TARGET_TOKENS = 300
-"""Clauses are packed into one piece up to this many tokens (about 60 Chinese characters)."""
+TARGET_TOKENS = 200
+"""Clauses are packed into one piece up to this many tokens (about 40 Chinese characters).
+
+Kokoro's decoder holds tensors the size of the piece's audio: one synthesis peaked at
+0.5–2.7 GB of memory for 13 s of audio (300 tokens), less for shorter pieces."""
 
 Phonemizer = Callable[[str], str]
 """Text in one language → Kokoro phoneme string."""
