@@ -64,11 +64,26 @@ def _aliases(replica: Replica) -> str:
     return " · ".join(f"{alias} → {voice}" for alias, voice in replica.voices.aliases.items())
 
 
+def _warm_matplotlib() -> None:
+    """Import matplotlib now, if it is installed, not on the first press of Speak.
+
+    Gradio wraps every event in ``matplotlib.get_backend()``, which imports pyplot: done
+    lazily it blocks the slot's event loop for 1.5–4 s, long enough for the agent's
+    readiness check to time out and roll a canary back.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        return  # Gradio skips it too
+    matplotlib.get_backend()
+
+
 def mount_ui(app: FastAPI, replica: Replica) -> None:
     """Build the Gradio Blocks and mount them on ``app`` at ``/ui``."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
+    _warm_matplotlib()
     m = replica.manifest
     out_dir = Path(tempfile.mkdtemp(prefix="ttsops-ui-"))
 
