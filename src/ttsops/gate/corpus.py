@@ -26,8 +26,12 @@ import json
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ttsops.errors import GateError
+
+if TYPE_CHECKING:
+    from ttsops.bundle import Manifest
 
 __all__ = [
     "DEFAULT_SET_NAME",
@@ -37,6 +41,7 @@ __all__ = [
     "ZH_SET_VERSION",
     "EvalSet",
     "Utterance",
+    "check_languages",
     "eval_set_for",
     "language_of",
     "load_eval_set",
@@ -200,6 +205,27 @@ def _gate_language(tag: str) -> str:
             f"{', '.join(LANGUAGES)}"
         )
     return found
+
+
+def check_languages(eval_set: EvalSet, candidate: Manifest, baseline: Manifest) -> None:
+    """Refuse (``GateError``) a gate whose sentences a model does not speak."""
+    needed = eval_set.languages
+    for role, manifest in (("candidate", candidate), ("baseline", baseline)):
+        speaks = {language_of(tag) for tag in manifest.languages}
+        missing = [lang for lang in needed if lang not in speaks]
+        if not missing:
+            continue
+        hint = (
+            "gate it on sentences of a language it speaks (--language, or --eval-set), or pass "
+            "a candidate whose manifest languages include "
+            if role == "candidate"
+            else "pass a --baseline that speaks "
+        )
+        raise GateError(
+            f"{role} {manifest.ref} speaks {', '.join(manifest.languages)}, but the evaluation "
+            f"set {eval_set.name} v{eval_set.version} has sentences in {', '.join(missing)}, "
+            f"so it cannot be judged on them; {hint}{', '.join(missing)}"
+        )
 
 
 def _shipped_en() -> EvalSet:

@@ -36,11 +36,12 @@ from ttsops.bundle import Manifest, verify_bundle
 from ttsops.errors import GateError, ManifestError, TtsopsError
 from ttsops.gate import worker
 from ttsops.gate.cache import Cached, CacheKey, ScoreStore, cache_key, load_cached, store_results
-from ttsops.gate.corpus import EvalSet, Utterance, language_of
+from ttsops.gate.corpus import EvalSet, Utterance, check_languages
 from ttsops.gate.policy import SimilarityScope, judge
 from ttsops.gate.report import GateReport, ModelInfo
 from ttsops.gate.results import Role, UtteranceResult, summarize
 from ttsops.gate.rounds import RoundPlan, annotate, decide, look_settings, plan_rounds
+from ttsops.gate.similarity import read_references, similarity_scope
 from ttsops.settings import GateSettings
 from ttsops.verdict import Outcome, Verdict
 
@@ -49,9 +50,7 @@ __all__ = [
     "SEED_NOTE",
     "ProgressFn",
     "RoundFn",
-    "check_languages",
     "default_workers",
-    "read_references",
     "round_order",
     "run_gate",
 ]
@@ -126,52 +125,6 @@ class _Sides:
         return replace(found.result, metrics=metrics, timings=timing.timings if timing else {})
 
 
-def check_languages(eval_set: EvalSet, candidate: Manifest, baseline: Manifest) -> None:
-    """Refuse (``GateError``) a gate whose sentences a model does not speak."""
-    needed = eval_set.languages
-    for role, manifest in (("candidate", candidate), ("baseline", baseline)):
-        speaks = {language_of(tag) for tag in manifest.languages}
-        missing = [lang for lang in needed if lang not in speaks]
-        if not missing:
-            continue
-        hint = (
-            "gate it on sentences of a language it speaks (--language, or --eval-set), or pass "
-            "a candidate whose manifest languages include "
-            if role == "candidate"
-            else "pass a --baseline that speaks "
-        )
-        raise GateError(
-            f"{role} {manifest.ref} speaks {', '.join(manifest.languages)}, but the evaluation "
-            f"set {eval_set.name} v{eval_set.version} has sentences in {', '.join(missing)}, "
-            f"so it cannot be judged on them; {hint}{', '.join(missing)}"
-        )
-
-
-def read_references(paths: list[Path]) -> tuple[worker.ReferenceClip, ...]:
-    """Read reference voice clips (mono-mixed); ``GateError`` for a file that is not audio."""
-    import numpy as np
-    import soundfile
-
-    clips = []
-    for path in paths:
-        try:
-            samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-        except (soundfile.LibsndfileError, OSError) as exc:
-            raise GateError(
-                f"reference clip {path} cannot be read as audio ({exc}); pass a WAV or FLAC "
-                "file with --reference (or fix [gate] references)"
-            ) from None
-        mono = np.asarray(samples.mean(axis=1), dtype=np.float32)
-        if mono.size < rate or not np.any(mono):
-            raise GateError(
-                f"reference clip {path} is {mono.size / rate:.2f} s of audio"
-                + ("" if np.any(mono) else ", all silent")
-                + "; a reference needs at least 1 s of speech (a few seconds is best)"
-            )
-        clips.append(worker.ReferenceClip(path.name, mono, int(rate)))
-    return tuple(clips)
-
-
 def run_gate(
     candidate: Path,
     baseline: Path,
@@ -238,8 +191,8 @@ def run_gate(
             )
             timing["wall_s"] = time.perf_counter() - started
             return GateReport(verdict, timing=timing, **report_args)
-        scope, report_args["similarity"] = _similarity_scope(
-            references, prompts, sides, cand_manifest, base_manifest, notes
+        scope, report_args["similarity"] = similarity_scope(
+            references, prompts, sides.cached, cand_manifest, base_manifest, notes
         )
         verdict = _rounds(
             pool, plan, eval_set, sides, settings, cand_manifest, rounds, progress, on_round, scope
@@ -374,40 +327,6 @@ def round_order(eval_set: EvalSet) -> tuple[Utterance, ...]:
         return tuple(u for u in turns if u is not None)
 
     return shortest(eval_set.utterances) + shortest(eval_set.extra)
-
-
-def _similarity_scope(
-    references: tuple[worker.ReferenceClip, ...],
-    prompts: dict[str, bool],
-    sides: _Sides,
-    candidate: Manifest,
-    baseline: Manifest,
-    notes: list[str],
-) -> tuple[SimilarityScope, dict[str, Any]]:
-    """Which sides get a speaker similarity, and the report's record of it."""
-    if not references:
-        return "off", {"state": "off", "reason": "no reference clips ([gate] references)"}
-    names = [clip.name for clip in references]
-    if not prompts.get("candidate", False):
-        reason = (
-            f"speaker similarity skipped: the candidate's engine ({candidate.engine}) cannot "
-            "take a reference clip (supports_prompt_audio is False)"
-        )
-        notes.append(reason)
-        return "off", {"state": "skipped", "reason": reason, "references": names}
-    if "baseline" in prompts:
-        both = prompts["baseline"]
-    else:  # scores from the cache: the key holds the references, so they say it
-        both = any("similarity" in c.result.metrics for c in sides.cached.values())
-    if not both:
-        reason = (
-            f"the baseline's engine ({baseline.engine}) cannot take a reference clip: the "
-            "candidate's speaker similarity has no baseline to be compared with (only "
-            "[gate] min_similarity judges it)"
-        )
-        notes.append(reason)
-        return "candidate", {"state": "candidate only", "reason": reason, "references": names}
-    return "both", {"state": "on", "references": names}
 
 
 def _read_cache(
