@@ -106,6 +106,9 @@ class ServerProcess:
         self._tmp = tempfile.TemporaryDirectory(prefix="ttsops-serve-")
         self.port_file = Path(self._tmp.name) / "port"
         self.log_path = Path(self._tmp.name) / "serve.log"
+        # a home of its own unless the caller names one: reference voices a test registers
+        # must not land in the user's ~/.ttsops
+        self.env.setdefault("TTSOPS_HOME", str(Path(self._tmp.name) / "home"))
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
 
