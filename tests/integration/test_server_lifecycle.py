@@ -160,16 +160,19 @@ def test_second_sigterm_ends_the_drain_at_once(joe_bundle: Path) -> None:
 
     def doomed_request() -> None:
         try:
-            httpx.post(f"{server.url}/v1/audio/speech", json={"input": PARAGRAPH * 4}, timeout=120)
-            outcome.append("completed")
+            resp = httpx.post(
+                f"{server.url}/v1/audio/speech", json={"input": PARAGRAPH * 4}, timeout=120
+            )
+            outcome.append(f"completed {resp.status_code}")
         except httpx.HTTPError:
             outcome.append("cut")
 
     worker = threading.Thread(target=doomed_request)
     worker.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a busy machine may take a while to start the request
     while _metric(server, "ttsops_in_flight") < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert _metric(server, "ttsops_in_flight") >= 1, "the long request never started"
     server.signal(signal.SIGTERM)
     time.sleep(0.5)
     server.signal(signal.SIGTERM)
