@@ -145,3 +145,31 @@ def test_an_english_bundle_speaks_english(tmp_path: Path) -> None:
     audio = engine.synthesize("Hello there. This is a test.", "af_heart", 1.0).samples
     assert 1.0 < len(audio) / 24000 < 5.0
     assert _rms(audio) > 0.01
+
+
+def test_derive_sets_kokoro_speed_and_keeps_its_files(
+    kokoro_zh_bundle: Path, kokoro_zh_engine: Engine, tmp_path: Path
+) -> None:
+    """`bundle derive --set speed=1.3` makes a faster-speaking version; file keys are refused."""
+    from ttsops.bundle.derive import DeriveRecipe, derive_bundle, parse_setting
+
+    key, value = parse_setting("speed=1.3")
+    faster = derive_bundle(
+        kokoro_zh_bundle,
+        tmp_path / "fast",
+        version="1.0.1",
+        recipe=DeriveRecipe(settings={key: value}),
+    )
+    assert faster.engine_options["speed"] == 1.3
+    engine = load_engine(tmp_path / "fast", faster, EngineOptions(threads=1))
+    text = "今天天气很好。"
+    quick = engine.synthesize(text, "zm_yunxi", 1.0).samples
+    normal = kokoro_zh_engine.synthesize(text, "zm_yunxi", 1.0).samples
+    assert len(quick) < 0.9 * len(normal)
+    with pytest.raises(BundleError, match="would replace a model file"):
+        derive_bundle(
+            kokoro_zh_bundle,
+            tmp_path / "bad",
+            version="1.0.2",
+            recipe=DeriveRecipe(settings={"vocab": "x.json"}),
+        )

@@ -33,8 +33,9 @@ __all__ = ["DeriveRecipe", "derive_bundle", "parse_setting"]
 # Inference settings an engine reads from engine_options; others would be ignored silently.
 _SETTABLE: dict[str, tuple[str, ...]] = {
     "piper": ("length_scale", "noise_scale", "noise_w_scale"),
+    "kokoro": ("speed",),
 }
-_FILE_KEYS = ("model", "config")
+_FILE_KEYS = ("model", "config", "vocab", "voice_files", "speakers")
 
 
 @dataclass(frozen=True)
