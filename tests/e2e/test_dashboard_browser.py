@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,15 @@ pytestmark = pytest.mark.slow
 CONFIG = """
 [canary]
 steps = [10, 50, 100]
-step_interval_s = 8
+step_interval_s = 6
 watch_s = 900               # promoted to 100%, it waits in the watch window for the page
-min_requests = 3
-probes_per_window = 3
-min_scored = 3
+min_requests = 2
+probes_per_window = 2
+min_scored = 2
 min_latency_slack_s = 0.5
-inconclusive_limit = 10     # a busy test machine repeats a thin window, never rolls back
+# A busy test machine repeats a thin or slow window rather than roll the good canary back:
+inconclusive_limit = 10
+failure_limits = { error_rate = 0, latency_p95 = 5, audio_quality = 5 }
 [patrol]
 interval_s = 10
 [gate]
@@ -160,6 +163,18 @@ def _sign_in(page: Any, name: str = "ana") -> None:
     page.wait_for_selector("#whoami:not([hidden])")
 
 
+def _until(page: Any, agent: AgentProcess, deployment_id: int, condition: str) -> None:
+    """Wait until the page's JS ``condition`` holds; fail at once if the deployment ended."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not page.evaluate(condition):
+        found = agent.api("GET", f"/v1/deployments/{deployment_id}")
+        assert not found["terminal"], f"#{deployment_id} ended {found['state']}: {found['reason']}"
+        assert time.monotonic() < deadline, (
+            f"never {condition}: {found['phase']}, {found['reason']}"
+        )
+        page.wait_for_timeout(500)
+
+
 def _shoot(page: Any, name: str, artifacts: Path) -> list[Path]:
     """Screenshots of ``page`` at both viewports (it is left at the desktop one); their paths."""
     saved = []
@@ -196,14 +211,14 @@ def test_the_live_page_follows_a_canary_and_promotes_it(
         created = agent.api(
             "POST", "/v1/deployments", json={"version": "1.1.0", "strategy": "canary"}
         )
-        page.wait_for_function("document.getElementById('weight')?.textContent === '100'",
-                               timeout=WAIT_MS)  # fmt: skip
-        page.wait_for_function("window.seenWindows >= 3", timeout=WAIT_MS)
+        _until(
+            page, agent, created["id"], "document.getElementById('weight')?.textContent === '100'"
+        )
         seen = page.evaluate("window.seenWeights")
         assert seen[0] == "10" and seen[-1] == "100" and seen == sorted(seen, key=int)
         points = page.locator("[data-chart=weight] circle.point")
         assert [points.nth(i).get_attribute("data-value") for i in range(3)] == ["10", "50", "100"]
-        assert page.locator("[data-chart=errors] circle.point").count() >= 6  # both slots
+        assert page.locator("[data-chart=errors] circle.point").count() >= 4  # both slots
         assert "watch window at 100%" in (page.text_content("#next") or "")
         shots = _shoot(page, "now-canary", artifacts)
         page.fill("#promote-form input[name=reason]", "sounds right to me")
@@ -236,6 +251,20 @@ def test_actions_without_the_token_are_refused(agent: AgentProcess, browser: Any
         headers={"Authorization": "Bearer wrong"},
     )
     assert wrong.status_code == 401
+    context, page = _open(browser, f"{agent.url}/dashboard/")
+    try:
+        _sign_in(page, "mallory")
+        (cookie,) = context.cookies()
+    finally:
+        context.close()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert "test-token" not in cookie["value"]
+    forged = httpx.post(  # the cookie alone, without the dashboard page's header, is refused
+        f"{agent.url}/dashboard/api/rollback",
+        json={"reason": "cross-site"},
+        cookies={cookie["name"]: cookie["value"]},
+    )
+    assert forged.status_code == 403
     assert agent.api("GET", "/v1/deployments?limit=1")[0]["id"] == before
 
 
@@ -271,7 +300,6 @@ def test_a_rollback_from_the_page_switches_the_router_and_is_in_history(
         _shoot(page, "now", artifacts)
         page.goto(f"{agent.url}/dashboard/history")
         assert page.locator(".item.rollback:has-text('listeners hear clicks')").count() == 1
-        _shoot(page, "history", artifacts)
         page.select_option("select[name=version]", "1.1.0")
         page.wait_for_url("**/history?version=1.1.0")
         versions = page.eval_on_selector_all(".item", "els => els.map(e => e.dataset.version)")
@@ -283,12 +311,16 @@ def test_a_rollback_from_the_page_switches_the_router_and_is_in_history(
 def test_a_gate_report_plays_both_takes_of_the_worst_sentence(
     agent: AgentProcess, browser: Any, report_id: int, artifacts: Path
 ) -> None:
-    """Both audio elements of the first (worst) sentence play; sentences go worst first."""
+    """From History to the report; both takes of the first (worst) sentence play."""
     view = httpx.get(f"{agent.url}/dashboard/api/gate/{report_id}").json()
     regressions = [s["regression"] for s in view["sentences"]]
     assert len(regressions) == len(SENTENCES) and regressions == sorted(regressions, reverse=True)
-    context, page = _open(browser, f"{agent.url}/dashboard/gate/{report_id}")
+    context, page = _open(browser, f"{agent.url}/dashboard/history")
     try:
+        gate_item = page.locator(".item.gate:has-text('gate 1.3.0 vs 1.0.0')")
+        _shoot(page, "history", artifacts)
+        gate_item.locator("a.gate-link").click()
+        page.wait_for_url(f"**/dashboard/gate/{report_id}")
         first = page.locator("li.sentence").first
         assert first.get_attribute("data-sentence") == view["sentences"][0]["id"]
         for role in ("candidate", "baseline"):

@@ -86,11 +86,12 @@ def test_sentences_go_worst_first_and_a_cached_baseline_is_heard_from_an_earlier
 
 
 def test_history_lists_deployments_rollbacks_and_gates_with_who_and_why(ledger: Ledger) -> None:
-    """Each deployment shows its asker and reason; a rollback is its own kind; a filter works."""
+    """Each deployment shows who asked and why it ended; a rollback is its own kind; a filter."""
     deployed = ledger.create_deployment("1.0.0", "canary", reason="first", actor="ci")
-    ledger.update_deployment_state(deployed.id, DeploymentState.LIVE)
+    ledger.update_deployment_state(deployed.id, DeploymentState.LIVE, reason="promoted")
     back = ledger.create_deployment("1.0.0", "rollback", reason="clicks", actor="ana@dashboard")
     ledger.update_deployment_state(back.id, DeploymentState.LIVE)
+    ledger.update_deployment_state(deployed.id, DeploymentState.ROLLED_BACK, reason="retired")
     report = ledger.record_gate_report("1.0.0", "pass", summary={}, actor="ci")
     ledger.append_event(EventKind.RELEASE, "release 1.0.0: live", version="1.0.0",
                         data={"version": "1.0.0", "outcome": "live", "target": "production",
@@ -101,6 +102,8 @@ def test_history_lists_deployments_rollbacks_and_gates_with_who_and_why(ledger: 
     assert set(kinds) == {"deployment", "rollback", "gate", "release"}
     assert (kinds["rollback"].actor, kinds["rollback"].reason) == ("ana@dashboard", "clicks")
     assert kinds["deployment"].gate_report is None  # the gate came after it
+    assert kinds["deployment"].reason == "live: promoted; then rolled_back: retired"
+    assert kinds["deployment"].outcome == "rolled_back"
     assert kinds["release"].gate_report == report.id
     assert kinds["release"].duration_s == 12.5
     assert build_history(ledger, "9.9.9").items == []

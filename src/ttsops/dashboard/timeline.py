@@ -11,9 +11,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ttsops.registry import DeploymentRecord, EventKind, EventRecord, GateReportRecord, Ledger
+from ttsops.registry import (
+    DeploymentRecord,
+    DeploymentState,
+    EventKind,
+    EventRecord,
+    GateReportRecord,
+    Ledger,
+)
 
 __all__ = ["HistoryView", "TimelineItem", "build_history"]
+
+_ENDS = frozenset(s.value for s in DeploymentState if s.terminal)
+"""Deployment states that end a deployment."""
 
 
 class TimelineItem(BaseModel):
@@ -60,7 +70,11 @@ def build_history(ledger: Ledger, version: str | None = None, limit: int = 200) 
         for e in events
         if e.kind == EventKind.DEPLOYMENT_CREATED and e.deployment_id is not None
     }
-    items = [_deployment(d, created.get(d.id), reports) for d in deployments]
+    ends: dict[int, EventRecord] = {}
+    for e in events:  # newest first: the oldest terminal state event of each deployment wins
+        if e.kind == EventKind.DEPLOYMENT_STATE and e.data.get("to") in _ENDS:
+            ends[e.deployment_id or 0] = e
+    items = [_deployment(d, created.get(d.id), ends.get(d.id), reports) for d in deployments]
     items += [_release(e) for e in events if e.kind == EventKind.RELEASE]
     items += [_gate(r, events) for r in reports[:limit]]
     items.sort(key=lambda item: item.at, reverse=True)
@@ -84,11 +98,19 @@ def _report_for(version: str, at: datetime, reports: list[GateReportRecord]) -> 
 
 
 def _deployment(
-    d: DeploymentRecord, created: EventRecord | None, reports: list[GateReportRecord]
+    d: DeploymentRecord,
+    created: EventRecord | None,
+    ended: EventRecord | None,
+    reports: list[GateReportRecord],
 ) -> TimelineItem:
+    """A deployment; its duration runs to its first end (a later rollback retires it)."""
     start = _aware(d.created_at)
-    end = _aware(d.finished_at) if d.finished_at else None
+    end = _aware(ended.at) if ended else (_aware(d.finished_at) if d.finished_at else None)
     asked = created.data.get("reason") if created else None
+    first = ended.data.get("reason") if ended else None
+    reason = d.reason or asked
+    if first and ended and ended.data.get("to") != d.state.value:
+        reason = f"{ended.data.get('to')}: {first}; then {d.state.value}: {d.reason}"
     rollback = d.strategy == "rollback"
     return TimelineItem(
         kind="rollback" if rollback else "deployment",
@@ -96,7 +118,7 @@ def _deployment(
         version=d.version,
         title=f"#{d.id} {'rollback to' if rollback else 'deploy'} {d.version} ({d.strategy})",
         actor=created.actor if created else None,
-        reason=d.reason or asked,
+        reason=reason,
         outcome=d.state.value,
         duration_s=(end - start).total_seconds() if end else None,
         deployment=d.id,
