@@ -66,3 +66,19 @@ def test_a_reference_key_names_the_clip_and_its_rate() -> None:
     other = clip.copy()
     other[3] = 0.25
     assert reference_key(other, 16000) != reference_key(clip, 16000)
+
+
+def test_trim_silence_cuts_the_edges_and_keeps_the_speech() -> None:
+    """Kokoro's 0.4 s lead-in and 1.1 s tail are cut to 50 ms; the tone in between stays."""
+    import numpy as np
+
+    from ttsops.engines.kokoro import trim_silence
+
+    rate = 24000
+    tone = (0.3 * np.sin(np.arange(rate) * 0.05)).astype(np.float32)
+    clip = np.concatenate([np.zeros(int(0.4 * rate)), tone, np.full(int(1.1 * rate), 1e-5)])
+    trimmed = trim_silence(clip.astype(np.float32), rate)
+    assert abs(trimmed.size / rate - 1.1) < 0.02  # 1 s of tone + 2 x 50 ms
+    assert np.max(np.abs(trimmed)) == np.max(np.abs(tone))
+    silent = np.zeros(rate, dtype=np.float32)
+    assert trim_silence(silent, rate).size == rate  # nothing to keep: left as it is
