@@ -115,13 +115,19 @@ class Session:
         """Wait until the page shows its Speak button."""
         from playwright.sync_api import TimeoutError as NotLoaded
 
+        speak = self.page.get_by_role("button", name="Speak")
         try:
-            self.page.get_by_role("button", name="Speak").wait_for(timeout=LOAD_S * 1000)
+            speak.wait_for(timeout=LOAD_S * 1000)
         except NotLoaded:
-            raise AssertionError(
-                f"session {self.number}: page not loaded in {LOAD_S:g} s, still waiting for "
-                f"{sorted(self.pending)[:10]}"
-            ) from None
+            # A page that never rendered (every request answered) on a very busy machine
+            # is loaded once more; the press, not the page load, is what is measured.
+            if self.pending:
+                raise AssertionError(
+                    f"session {self.number}: page not loaded in {LOAD_S:g} s, still waiting "
+                    f"for {sorted(self.pending)[:10]}"
+                ) from None
+            self.page.reload()
+            speak.wait_for(timeout=LOAD_S * 1000)
 
     def press(self, phase: str) -> Press:
         """Type a short text and press Speak (once the page has loaded)."""
