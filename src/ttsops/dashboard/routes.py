@@ -165,11 +165,7 @@ def dashboard_router(agent: Agent, token: str) -> APIRouter:  # noqa: PLR0915 - 
     async def history_page(
         version: Annotated[str | None, Query(max_length=200)] = None,
     ) -> HTMLResponse:
-        try:
-            wanted = normalize_version(version) if version else None
-        except TtsopsError as exc:
-            return page("error", "./", exc.http_status, title="History", message=exc.message)
-        view = await asyncio.to_thread(build_history, agent.ledger, wanted)
+        view = await asyncio.to_thread(build_history, agent.ledger, _filter(version))
         return page("history", "./", title="History", history=view.model_dump(mode="json"))
 
     @router.get("/gate/{report_id}", include_in_schema=False)
@@ -216,13 +212,13 @@ def dashboard_router(agent: Agent, token: str) -> APIRouter:  # noqa: PLR0915 - 
     @router.get(
         "/api/history",
         summary="Dashboard: history",
-        responses=error_responses(400, 405, 422, 500, 503),
+        responses=error_responses(405, 422, 500, 503),
     )
     async def history_json(
         version: Annotated[str | None, Query(max_length=200)] = None,
     ) -> HistoryView:
         """Releases, deployments, rollbacks and gates, newest first (``version``: only its)."""
-        wanted = normalize_version(version) if version else None
+        wanted = _filter(version)
         return await asyncio.to_thread(build_history, agent.ledger, wanted)
 
     @router.get(
@@ -237,11 +233,9 @@ def dashboard_router(agent: Agent, token: str) -> APIRouter:  # noqa: PLR0915 - 
     @router.get(
         "/api/session", summary="Dashboard: who is signed in", responses=error_responses(405, 500)
     )
-    async def session(
-        value: Annotated[str | None, Depends(_cookie)],
-    ) -> SessionView:
-        """Whether this browser has a dashboard session."""
-        name = read_session(value, token)
+    async def session(request: Request) -> SessionView:
+        """Whether this browser has a dashboard session (it needs none to ask)."""
+        name = read_session(request.cookies.get(COOKIE), token)
         return SessionView(signed_in=name is not None, name=name)
 
     @router.post(
@@ -334,3 +328,13 @@ def dashboard_router(agent: Agent, token: str) -> APIRouter:  # noqa: PLR0915 - 
         return result(done, f"deployment #{done.id} of {done.version} promoted: going live")
 
     return router
+
+
+def _filter(version: str | None) -> str | None:
+    """The version to filter on: ``v1.2.0`` is ``1.2.0``; what is no version matches nothing."""
+    if not version:
+        return None
+    try:
+        return normalize_version(version)
+    except TtsopsError:
+        return version
