@@ -18,6 +18,7 @@ from ttsops.errors import ManifestError
 
 __all__ = [
     "MANIFEST_NAME",
+    "VERSION_PATTERN",
     "FileEntry",
     "Manifest",
     "Source",
@@ -28,6 +29,14 @@ __all__ = [
 
 MANIFEST_NAME = "bundle.toml"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+VERSION_PATTERN = (
+    r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+"""A semantic version (semver.org's expression), a leading ``v`` allowed: for API schemas."""
 
 
 class FileEntry(BaseModel):

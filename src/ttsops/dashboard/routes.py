@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from ttsops.bundle.manifest import VERSION_PATTERN
 from ttsops.dashboard.auth import (
     COOKIE,
     CSRF_HEADER,
@@ -99,7 +100,7 @@ class ActionRequest(BaseModel):
 class RollbackAction(ActionRequest):
     """``POST /dashboard/api/rollback``."""
 
-    to: str | None = Field(default=None, max_length=200)
+    to: str | None = Field(default=None, pattern=VERSION_PATTERN, max_length=200)
     """Version to return to; default the previous stable one."""
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from ttsops import __version__
+from ttsops.bundle.manifest import VERSION_PATTERN
 from ttsops.dashboard import dashboard_router
 from ttsops.errors import TtsopsError
 from ttsops.registry import DeploymentRecord, EventRecord
@@ -43,7 +44,7 @@ _DeploymentId = Annotated[int, Path(ge=1, le=_MAX_ID, description="The deploymen
 class DeploymentRequest(BaseModel):
     """``POST /v1/deployments``."""
 
-    version: str
+    version: str = Field(pattern=VERSION_PATTERN, max_length=200)
     """Registered version to make live."""
 
     strategy: Strategy = "blue-green"
@@ -62,7 +63,7 @@ class DeploymentRequest(BaseModel):
 class RollbackRequest(BaseModel):
     """``POST /v1/rollback``."""
 
-    to: str | None = None
+    to: str | None = Field(default=None, pattern=VERSION_PATTERN, max_length=200)
     """Version to return to; default the previous stable one."""
 
     actor: str | None = None
