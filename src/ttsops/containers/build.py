@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,10 +91,12 @@ def build_image(
     on_step: Step | None = None,
     on_line: Line | None = None,
     project: Path | None = None,
+    extras: Collection[str] = (),
 ) -> BuiltImage:
     """Build ``reference``: baked with the bundle at ``bundle_dir``, or a store image.
 
-    ttsops itself is built from the checkout ``project`` (default: the one running).
+    ttsops itself is built from the checkout ``project`` (default: the one running);
+    ``extras`` adds optional dependency groups (``gate``) to what the image installs.
     """
     started = time.monotonic()
     reference = _check_reference(reference)
@@ -106,7 +108,10 @@ def build_image(
     step("wheels")
     root = project or project_root()
     wheels = download_wheels(
-        export_requirements(root), engine.state_dir / "wheels", on_line, build=sdist_only(root)
+        export_requirements(root, extras),
+        engine.state_dir / "wheels",
+        on_line,
+        build=sdist_only(root),
     )
     (engine.state_dir / "contexts").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=engine.state_dir / "contexts") as tmp:

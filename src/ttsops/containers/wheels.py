@@ -103,10 +103,15 @@ def _runs(argv: list[str]) -> bool:
         return False
 
 
-def export_requirements(root: Path) -> str:
-    """The locked runtime dependencies (no dev group, not the project), one pin a line."""
+def export_requirements(root: Path, extras: Collection[str] = ()) -> str:
+    """The locked runtime dependencies (no dev group, not the project), one pin a line.
+
+    ``extras`` adds the project's optional dependency groups (``gate`` for an image that
+    runs the quality gate or ``ttsops analysis serve``).
+    """
+    extra_args = [arg for name in sorted(extras) for arg in ("--extra", name)]
     done = subprocess.run(
-        [*_uv(), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project"],
+        [*_uv(), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", *extra_args],
         cwd=root,
         capture_output=True,
         text=True,
