@@ -184,6 +184,41 @@ def test_canary_slot_dying_mid_step_rolls_back(ledger: Ledger) -> None:
     assert router.live() == "1.0.0"
 
 
+def _to_canary(ctl: Controller, slots: FakeSlots, r: Rollout) -> Rollout:
+    while r.phase is not Phase.CANARY:
+        r = ctl.step(r)
+        if slots.slots.get("green") and slots.slots["green"].state == "starting":
+            slots.make("green", "ready")
+    return r
+
+
+def test_one_unanswered_check_of_the_stable_slot_does_not_end_the_canary(
+    ledger: Ledger,
+) -> None:
+    """A busy stable slot misses one readiness check (alive, no answer): the canary goes on."""
+    ctl, slots, _router, obs = _setup(ledger, [GOOD] * 6)
+    r = _to_canary(ctl, slots, start(ledger, "1.1.0", "canary", reason=None, actor="ci"))
+    slots.make("blue", "starting")  # what a timed-out /readyz of a live process looks like
+    r = ctl.step(r)
+    assert r.phase is Phase.CANARY
+    seen = _run(ctl, r, slots, obs.clock)
+    assert seen[-1].phase is Phase.LIVE
+
+
+def test_a_stable_slot_that_stays_unanswered_ends_the_canary(ledger: Ledger) -> None:
+    """Three unanswered checks in a row: the stable slot counts as lost and is restored."""
+    ctl, slots, _router, _obs = _setup(ledger, [GOOD] * 6)
+    r = _to_canary(ctl, slots, start(ledger, "1.1.0", "canary", reason=None, actor="ci"))
+    phases = []
+    for _ in range(3):
+        slots.make("blue", "starting")
+        r = ctl.step(r)
+        phases.append(r.phase)
+    assert phases[:2] == [Phase.CANARY, Phase.CANARY]
+    assert phases[2] is Phase.ROLLING_BACK
+    assert "stable slot blue (1.0.0) stopped serving" in (r.reason or "")
+
+
 def test_first_canary_with_nothing_live_goes_straight_to_100(ledger: Ledger) -> None:
     """No stable version to compare with: the canary becomes a plain switch, and says so."""
     slots, router, obs = FakeSlots(), FakeRouter(), ScriptedObserver([])

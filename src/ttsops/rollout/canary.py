@@ -27,11 +27,15 @@ from ttsops.verdict import Outcome, Verdict
 
 if TYPE_CHECKING:
     from ttsops.rollout.controller import Controller
+    from ttsops.rollout.runtime import SlotInfo
 
 __all__ = ["CanarySteps", "Observation", "Observer"]
 
 _PATIENCE = 3
 """A window short of data stays open up to this many step intervals before it is judged."""
+
+_UNANSWERED_LIMIT = 3
+"""Readiness checks in a row a live slot may leave unanswered before the canary ends."""
 
 
 class Observation(Protocol):
@@ -73,6 +77,7 @@ class CanarySteps:
         self.observer = observer
         self.policy = policy
         self.clock = clock
+        self._misses: dict[tuple[int, str], int] = {}
 
     def begin(self, r: Rollout) -> Rollout:
         """From ``starting``: the first step, or straight to 100% when nothing is live."""
@@ -139,23 +144,47 @@ class CanarySteps:
     # -- pieces -----------------------------------------------------------------------------
 
     def _ports(self, r: Rollout) -> dict[str, int] | Rollout:
-        """Ports of both slots, or the rollout moved to ``rolling_back`` when one is gone."""
+        """Ports of both slots; the rollout moved to ``rolling_back`` when one is gone, or
+        ``r`` unchanged (this tick skipped) while a live slot's check went unanswered.
+
+        A slot that exited or failed ends the canary at once. One that is alive but did not
+        answer its readiness check in time (a busy host: a long synthesis, a stalled event
+        loop) is given ``_UNANSWERED_LIMIT`` checks in a row before it counts as lost.
+        """
         assert r.slot is not None
         new = self.c.slots.status(r.slot)
         if new is None or new.state != "ready" or new.port is None:
+            if self._unanswered(r, "canary", new):
+                return r
             why = new.detail if new and new.detail else (new.state if new else "not running")
             return self.c.to(
                 r, Phase.ROLLING_BACK, f"canary slot {r.slot} ({r.version}) lost readiness: {why}"
             )
+        old_info = self.c.slots.status(r.old_slot) if r.old_slot else None
         old = self.c.ready_slot(r.old_slot, r.old_version)
         if old is None or old.port is None:
+            same = old_info is not None and old_info.version == r.old_version
+            if same and self._unanswered(r, "stable", old_info):
+                return r
             return self.c.to(
                 r,
                 Phase.ROLLING_BACK,
                 f"stable slot {r.old_slot} ({r.old_version}) stopped serving during the canary; "
                 "restoring it",
             )
+        self._misses.pop((r.id, "canary"), None)
+        self._misses.pop((r.id, "stable"), None)
         return {"canary": new.port, "stable": old.port}
+
+    def _unanswered(self, r: Rollout, role: str, info: SlotInfo | None) -> bool:
+        """True while ``info`` is a live process whose check went unanswered fewer than
+        ``_UNANSWERED_LIMIT`` times in a row (counted per deployment and role)."""
+        alive = info is not None and (info.pid is not None or info.container is not None)
+        if info is None or not alive or info.state != "starting" or info.port is None:
+            return False
+        key = (r.id, role)
+        self._misses[key] = self._misses.get(key, 0) + 1
+        return self._misses[key] < _UNANSWERED_LIMIT
 
     def _routes(self, r: Rollout, ports: Mapping[str, int], weight: int) -> list[Route]:
         assert r.slot is not None and r.old_slot is not None and r.old_version is not None
