@@ -42,7 +42,10 @@ with a JSON body ``{"error": {"type", "code", "message"}}``.
     ├── ContainerError               no container engine, or a build, run or push failed
     ├── KubernetesError              manifests cannot be rendered from these options
     ├── InitError                    `ttsops init` would overwrite a file, or an option is unusable
-    └── AnalysisError                the analysis service cannot judge the services named (400)
+    ├── AnalysisError                the analysis service cannot judge the services named (400)
+    ├── ServiceError                 a service version (service.toml) is invalid or cannot start
+    │   └── ServiceManifestError     service.toml missing, unparsable or invalid
+    └── SpeechError                  a speech adapter got no usable audio from a service
 """
 
 from __future__ import annotations
@@ -79,6 +82,9 @@ __all__ = [
     "RolloutError",
     "RolloutRefusedError",
     "RouterError",
+    "ServiceError",
+    "ServiceManifestError",
+    "SpeechError",
     "StoreError",
     "StoreUnavailableError",
     "SynthesisError",
@@ -343,3 +349,23 @@ class InitError(TtsopsError):
     """`ttsops init` refused: a file it would write exists (without --force), or a bad option."""
 
     code = "init_error"
+
+
+class ServiceError(TtsopsError):
+    """A service version cannot be used: its command, image, port or files are wrong."""
+
+    http_status = 400
+    code = "service_error"
+
+
+class ServiceManifestError(ServiceError):
+    """``service.toml`` is missing, not TOML, or fails validation (each problem named)."""
+
+    code = "service_manifest_error"
+
+
+class SpeechError(TtsopsError):
+    """A speech adapter got no usable audio from a service (refused, timed out, not audio)."""
+
+    http_status = 502
+    code = "speech_error"
