@@ -10,6 +10,7 @@ from ttsops.service.bundle import (
     service_of,
     write_service_bundle,
 )
+from ttsops.service.command import CommandLine, command_for
 from ttsops.service.manifest import (
     SERVICE_MANIFEST,
     CommandRuntime,
@@ -23,11 +24,13 @@ from ttsops.service.manifest import (
 __all__ = [
     "SERVICE_ENGINE",
     "SERVICE_MANIFEST",
+    "CommandLine",
     "CommandRuntime",
     "ImageRuntime",
     "ReadyCheck",
     "ServiceManifest",
     "check_command_files",
+    "command_for",
     "is_service_bundle",
     "load_service_manifest",
     "parse_service_manifest",
