@@ -20,6 +20,7 @@ from ttsops.service.manifest import (
     load_service_manifest,
     parse_service_manifest,
 )
+from ttsops.service.speakers import speaker_for
 
 __all__ = [
     "SERVICE_ENGINE",
@@ -36,5 +37,6 @@ __all__ = [
     "parse_service_manifest",
     "resolve_service",
     "service_of",
+    "speaker_for",
     "write_service_bundle",
 ]
