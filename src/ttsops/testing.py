@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ttsops.engines.base import AudioChunk, Reference
+from ttsops.engines.base import AudioChunk, Reference, join_chunks
 from ttsops.engines.text import split_text
 from ttsops.errors import ReferenceNotSupportedError
 
@@ -85,8 +85,8 @@ class ScriptedEngine:
         reference: Reference | None = None,
     ) -> AudioChunk:
         """All pieces joined."""
-        parts = [c.samples for c in self.stream(text, voice, speed, seed=seed, reference=reference)]
-        return AudioChunk(np.concatenate(parts), self.sample_rate, text)
+        pieces = self.stream(text, voice, speed, seed=seed, reference=reference)
+        return join_chunks(pieces, self.sample_rate, text)
 
 
 class ServerProcess:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -13,7 +13,15 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from ttsops.bundle.manifest import Manifest
 
-__all__ = ["AudioChunk", "Engine", "EngineFactory", "EngineOptions", "FloatArray", "Reference"]
+__all__ = [
+    "AudioChunk",
+    "Engine",
+    "EngineFactory",
+    "EngineOptions",
+    "FloatArray",
+    "Reference",
+    "join_chunks",
+]
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -35,6 +43,13 @@ class AudioChunk:
     def duration_s(self) -> float:
         """Length of the chunk in seconds."""
         return len(self.samples) / self.sample_rate
+
+
+def join_chunks(chunks: Iterable[AudioChunk], sample_rate: int, text: str) -> AudioChunk:
+    """One chunk holding all of ``chunks``' audio in order (what ``synthesize`` returns)."""
+    parts = [chunk.samples for chunk in chunks]
+    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    return AudioChunk(samples=samples, sample_rate=sample_rate, text=text)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttsops.engines.base import AudioChunk, EngineOptions, FloatArray, Reference
+from ttsops.engines.base import AudioChunk, EngineOptions, FloatArray, Reference, join_chunks
 from ttsops.engines.kokoro_text import FrontEnd, make_phonemizer, normalizer_for, words_for
 from ttsops.engines.kokoro_voices import (
     STYLE_ROWS,
@@ -150,9 +150,8 @@ class KokoroEngine:
         reference: Reference | None = None,
     ) -> AudioChunk:
         """All audio for ``text`` in one chunk."""
-        parts = [c.samples for c in self.stream(text, voice, speed, seed=seed, reference=reference)]
-        samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-        return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
+        pieces = self.stream(text, voice, speed, seed=seed, reference=reference)
+        return join_chunks(pieces, self.sample_rate, text)
 
     def _voice(self, voice: str) -> str:
         if voice not in self._languages:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ttsops.engines.base import AudioChunk, EngineOptions, Reference
+from ttsops.engines.base import AudioChunk, EngineOptions, Reference, join_chunks
 from ttsops.engines.noise import NOISE_INPUT, noise_offset, seedable_model
 from ttsops.engines.text import split_text
 from ttsops.errors import (
@@ -186,9 +186,8 @@ class PiperEngine:
         reference: Reference | None = None,
     ) -> AudioChunk:
         """All audio for ``text`` in one chunk."""
-        parts = [c.samples for c in self.stream(text, voice, speed, seed=seed, reference=reference)]
-        samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-        return AudioChunk(samples=samples, sample_rate=self.sample_rate, text=text)
+        pieces = self.stream(text, voice, speed, seed=seed, reference=reference)
+        return join_chunks(pieces, self.sample_rate, text)
 
 
 class _SeededSession:
