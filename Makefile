@@ -40,7 +40,7 @@ system-deps: ## Debian packages the tests need (installed when missing and root)
 	@bash scripts/system-deps.sh
 
 test: system-deps lint typecheck ## everything CI runs: lint, types, unit, integration, e2e
-	$(VENV)/bin/pytest tests/unit tests/integration tests/e2e
+	$(VENV)/bin/pytest tests/unit tests/integration tests/e2e --durations=30
 
 demo: setup system-deps ## four releases through gate and canary under load; leaves the service on 127.0.0.1:6006
 	$(PY) scripts/demo.py
