@@ -19,7 +19,8 @@ import typer
 from ttsops.cli import output
 
 if TYPE_CHECKING:
-    from ttsops.batch import BatchSummary
+    from ttsops.batch import Backend, BatchSummary
+    from ttsops.batch.speech_options import SpeechFlags
 
 __all__ = ["DEFAULT_SERVER_URL", "batch"]
 
@@ -67,6 +68,76 @@ def batch(
     sample_rate: Annotated[
         int | None, typer.Option(help="Sample rate for lines without one (default the model's).")
     ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            "--protocol",
+            help="Speak to a team's own service at --server: openai, gradio or http "
+            "(default: ttsops' own API).",
+            rich_help_panel="Service",
+        ),
+    ] = None,
+    api_name: Annotated[
+        str | None,
+        typer.Option(help="gradio: endpoint, e.g. /synthesize.", rich_help_panel="Service"),
+    ] = None,
+    text_param: Annotated[
+        str | None,
+        typer.Option(help="gradio: parameter taking the text.", rich_help_panel="Service"),
+    ] = None,
+    voice_param: Annotated[
+        str | None,
+        typer.Option(help="gradio: parameter taking the voice.", rich_help_panel="Service"),
+    ] = None,
+    reference_param: Annotated[
+        str | None,
+        typer.Option(
+            help="gradio: parameter taking prompt_audio (uploaded as a file); http: its "
+            "multipart field.",
+            rich_help_panel="Service",
+        ),
+    ] = None,
+    reference_text_param: Annotated[
+        str | None,
+        typer.Option(help="gradio: parameter taking prompt_text.", rich_help_panel="Service"),
+    ] = None,
+    path: Annotated[
+        str | None,
+        typer.Option(help="openai/http: route of the speech endpoint.", rich_help_panel="Service"),
+    ] = None,
+    body: Annotated[
+        str | None,
+        typer.Option(
+            help="http: Jinja template of the JSON body, e.g. '{\"text\": {{ text | tojson }}}'.",
+            rich_help_panel="Service",
+        ),
+    ] = None,
+    audio: Annotated[
+        str | None,
+        typer.Option(
+            help="http: where the audio is: body, base64, url.", rich_help_panel="Service"
+        ),
+    ] = None,
+    audio_field: Annotated[
+        str | None,
+        typer.Option(help="http: JSON field of base64/url audio.", rich_help_panel="Service"),
+    ] = None,
+    speech: Annotated[
+        Path | None,
+        typer.Option(
+            "--speech",
+            help="A service.toml (or its directory), or a TOML file with a \\[speech] table.",
+            rich_help_panel="Service",
+        ),
+    ] = None,
+    service_version: Annotated[
+        str | None,
+        typer.Option(
+            "--version",
+            help="A registered version: speak its own protocol to --server (the router).",
+            rich_help_panel="Service",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
@@ -81,7 +152,14 @@ def batch(
 
     Exit codes: 0 all done, 1 error, 2 usage, 3 some tasks failed (see failed.jsonl).
 
+    A team's own service (a Gradio app, any HTTP API) is reached through its adapter with
+    --protocol and its options, --speech service.toml, or --version V (the version's own
+    [speech] table, from the registry); prompt_audio is then uploaded to it as a file.
+
     Example: ttsops batch book.jsonl --out book/ --server http://127.0.0.1:6006
+
+    Example: ttsops batch lines.jsonl --out out/ --server http://127.0.0.1:7860
+    --protocol gradio --api-name /synthesize --reference-param prompt_audio
     """
     from ttsops.batch import (
         BatchOptions,
@@ -91,6 +169,7 @@ def batch(
         open_sink,
         run_batch,
     )
+    from ttsops.batch.speech_options import SpeechFlags
     from ttsops.errors import BatchError
     from ttsops.server.audio import FORMATS
 
@@ -113,7 +192,19 @@ def batch(
         ),
     )
     url = server or os.environ.get("TTSOPS_SERVER_URL") or DEFAULT_SERVER_URL
-    backend = BundleBackend(bundle) if bundle is not None else HttpBackend(url, timeout)
+    flags = SpeechFlags(
+        protocol, api_name, text_param, voice_param, reference_param, reference_text_param,
+        path, body, audio, audio_field,
+    )  # fmt: skip
+    if bundle is not None and (protocol or speech or service_version or flags.given()):
+        raise typer.BadParameter("--bundle runs in-process: it takes no service options")
+    backend: Backend
+    if bundle is not None:
+        backend = BundleBackend(bundle)
+    else:
+        backend = _service_backend(url, flags, speech, service_version, timeout) or HttpBackend(
+            url, timeout
+        )
     sink = open_sink(out, zip_path)
     try:
         if quiet:
@@ -132,6 +223,50 @@ def batch(
             f"{summary.failed_path}. Fix them and rerun the same command: done tasks are skipped"
         )
         raise typer.Exit(summary.exit_code)
+
+
+def _service_backend(
+    url: str,
+    flags: SpeechFlags,
+    speech: Path | None,
+    version: str | None,
+    timeout_s: float,
+) -> Backend | None:
+    """The adapter backend the service options ask for; None: ttsops' own API."""
+    from ttsops.batch.speech_backend import ServiceInfo
+    from ttsops.batch.speech_options import (
+        read_speech_file,
+        spec_from_flags,
+        speech_backend,
+        version_backend,
+    )
+
+    chosen = [n for n, v in (("--protocol", flags.protocol), ("--speech", speech),
+              ("--version", version)) if v is not None]  # fmt: skip
+    if len(chosen) > 1:
+        raise typer.BadParameter(f"pass one of {', '.join(chosen)}: each says how to speak")
+    if (speech is not None or version is not None) and flags.given():
+        raise typer.BadParameter(
+            f"{', '.join(flags.given())} go with --protocol; --speech and --version read "
+            "the [speech] table instead"
+        )
+    if speech is not None:
+        spec, info = read_speech_file(speech, timeout_s)
+        return speech_backend(url, spec, info)
+    if version is not None:
+        from ttsops.registry import Registry
+        from ttsops.settings import load_settings
+
+        with Registry.open(load_settings()) as registry:
+            fetched = registry.fetch(version)
+        return version_backend(url, fetched.path, timeout_s)
+    if flags.protocol is None:
+        if flags.given():
+            raise typer.BadParameter(
+                f"{', '.join(flags.given())} need --protocol gradio|http|openai"
+            )
+        return None
+    return speech_backend(url, spec_from_flags(flags, timeout_s), ServiceInfo())
 
 
 class _BarReporter:
