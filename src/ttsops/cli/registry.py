@@ -12,11 +12,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ttsops.cli import output
+from ttsops.cli.register import register
 
 if TYPE_CHECKING:
     from ttsops.registry import Registry, VersionRecord
 
-__all__ = ["fetch", "gc", "history", "register", "register_commands", "show", "versions"]
+__all__ = [
+    "fetch",
+    "gc",
+    "history",
+    "register",
+    "register_commands",
+    "service_kind",
+    "show",
+    "versions",
+]
 
 _BAR_MIN_BYTES = 8 << 20
 """Files at least this big get a progress bar while they move."""
@@ -77,6 +87,44 @@ def _jsonable(value: Any) -> Any:
     return value  # str enums and scalars are JSON already
 
 
+def service_kind(manifest: dict[str, Any]) -> str | None:
+    """``image`` or ``command`` for a service version's manifest, None for a bundle's."""
+    if manifest.get("engine") != "service":
+        return None
+    return str(manifest.get("engine_options", {}).get("kind") or "service")
+
+
+def _engine(manifest: dict[str, Any]) -> str:
+    kind = service_kind(manifest)
+    if kind is not None:
+        return f"service ({kind}) @ {manifest['sample_rate']} Hz"
+    return f"{manifest['engine']} @ {manifest['sample_rate']} Hz"
+
+
+def _service_line(reg: Registry, manifest: dict[str, Any]) -> str:
+    """What a service version runs (image and id, or command in its directory), from the
+    ``service.toml`` blob in the store; ``-`` for a bundle."""
+    if service_kind(manifest) is None:
+        return "-"
+    from ttsops.errors import TtsopsError
+    from ttsops.service import SERVICE_MANIFEST, parse_service_manifest
+
+    try:
+        import tomllib
+
+        blob = reg.store.read_bytes(manifest["files"][SERVICE_MANIFEST]["sha256"])
+        service = parse_service_manifest(tomllib.loads(blob.decode()), where=SERVICE_MANIFEST)
+    except (TtsopsError, KeyError, ValueError) as exc:
+        return f"(service.toml not readable: {exc})"
+    if service.image is not None:
+        pinned = f" ({service.image.image_id[:19]}…)" if service.image.image_id else ""
+        return f"image {service.image.reference}{pinned}, port {service.port}"
+    assert service.command is not None
+    import shlex
+
+    return f"command {shlex.join(service.command.argv)} in {service.command.cwd}"
+
+
 def _status(record: VersionRecord, live: str | None, previous: str | None) -> str:
     if record.version == live:
         return "live"
@@ -102,66 +150,6 @@ def _transfer_bars(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int
         yield on_file
 
 
-def register(
-    bundle_dir: Annotated[Path, typer.Argument(help="Bundle directory (with bundle.toml).")],
-    version: Annotated[
-        str | None,
-        typer.Option(
-            "--version",
-            help="1.2.0 or v1.2.0; 'git' reads it from HEAD (an exact v-tag, else "
-            "0.0.0-dev+<sha>). Default: the manifest's version.",
-        ),
-    ] = None,
-    git_sha: Annotated[
-        str | None,
-        typer.Option("--git-sha", help="Commit it was built from. Default: manifest, else HEAD."),
-    ] = None,
-    trigger: Annotated[
-        str | None,
-        typer.Option("--trigger", help="What registered it (manual, tag, ci…)."),
-    ] = None,
-    as_json: _JsonOpt = False,
-) -> None:
-    """Verify a bundle, upload its files to the artifact store and record the version.
-
-    A version is immutable: the same version with another digest is refused, the
-    identical bundle again is a no-op. Example: ttsops register bundles/joe --version v1.2.0
-    """
-    with _open() as reg, _transfer_bars(not as_json) as on_file:
-        result = reg.register(
-            bundle_dir, version=version, git_sha=git_sha, trigger=trigger, on_file=on_file
-        )
-    rec = result.record
-    if as_json:
-        output.print_json(
-            {
-                "version": rec.version,
-                "name": rec.name,
-                "digest": rec.digest,
-                "stage": rec.stage.value,
-                "created": result.created,
-                "restored": result.restored,
-                "uploaded_files": result.uploaded_files,
-                "uploaded_bytes": result.uploaded_bytes,
-            }
-        )
-        return
-    moved = f"{_count(result.uploaded_files, 'blob')} uploaded ({_size(result.uploaded_bytes)})"
-    if result.created:
-        output.success(
-            f"registered {rec.name}@{rec.version} ({rec.stage.value}): {moved}, "
-            f"digest {rec.digest[:12]}"
-        )
-    elif result.restored:
-        output.success(f"restored {rec.version}, which gc had collected: {moved}")
-    else:
-        repaired = f"; {moved} that were missing" if result.uploaded_files else ""
-        output.info(
-            f"version {rec.version} is already registered with this digest "
-            f"({rec.digest[:12]}); nothing to do{repaired}"
-        )
-
-
 def versions(as_json: _JsonOpt = False) -> None:
     """List registered versions, newest first, with stage, digest and status."""
     with _open() as reg:
@@ -177,6 +165,7 @@ def versions(as_json: _JsonOpt = False) -> None:
                     **_jsonable(r),
                     "status": _status(r, live, previous),
                     "gate": verdicts.get(r.version),
+                    "service": service_kind(r.manifest),
                 }
                 for r in records
             ]
@@ -191,7 +180,7 @@ def versions(as_json: _JsonOpt = False) -> None:
         [
             [
                 r.version,
-                r.name,
+                r.name + (f" ({kind} service)" if (kind := service_kind(r.manifest)) else ""),
                 r.stage.value,
                 r.digest[:12],
                 (r.git_sha or "")[:10],
@@ -219,6 +208,7 @@ def show(
         reports = reg.ledger.gate_reports(rec.version)
         deployments = reg.ledger.list_deployments(version=rec.version)
         images = reg.ledger.images(rec.version)
+        service = _service_line(reg, rec.manifest)
     if as_json:
         output.print_json(
             {
@@ -228,6 +218,8 @@ def show(
                 "gate_reports": _jsonable(reports),
                 "deployments": _jsonable(deployments),
                 "images": _jsonable(images),
+                "service": service_kind(rec.manifest),
+                "runs": None if service == "-" else service,
             }
         )
         return
@@ -239,7 +231,8 @@ def show(
             ("stage", rec.stage.value),
             ("status", status or "registered"),
             ("digest", rec.digest),
-            ("engine", f"{m['engine']} @ {m['sample_rate']} Hz"),
+            ("engine", _engine(m)),
+            ("service", service),
             ("languages", ", ".join(m["languages"])),
             ("voices", ", ".join(m["voices"])),
             ("size", _size(rec.size)),
