@@ -98,7 +98,7 @@ def test_a_version_names_a_registered_version() -> None:
 
 def test_neither_directory_nor_version_is_refused() -> None:
     """SOURCE that is no directory and no version: a message saying what SOURCE may be."""
-    with pytest.raises(InvalidVersionError, match="neither a bundle directory nor a version"):
+    with pytest.raises(InvalidVersionError, match="neither a bundle directory"):
         resolve_source("no/such/dir")
 
 
@@ -106,3 +106,44 @@ def test_version_option_must_match_a_version_source() -> None:
     """--version with a different registered version is refused."""
     with pytest.raises(InvalidVersionError, match="differs from SOURCE"):
         resolve_source("1.4.0", "1.5.0")
+
+
+_SERVICE_TOML = """name = "glmapp"
+languages = ["en-US"]
+sample_rate = 22050
+
+[command]
+argv = ["python", "app.py"]
+files = ["app.py"]
+
+[speech]
+protocol = "gradio"
+api_name = "/synthesize"
+"""
+
+
+def test_a_service_toml_in_a_tagged_repo_is_a_service_source(repo: Path) -> None:
+    """service.toml (the file or its directory) on tag v2.0.0: a service source of 2.0.0."""
+    app = repo / "app"
+    app.mkdir()
+    (app / "service.toml").write_text(_SERVICE_TOML)
+    (app / "app.py").write_text("print('hi')\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "the app")
+    _git(repo, "tag", "v2.0.0")
+    for spec in (app, app / "service.toml"):
+        found = resolve_source(str(spec))
+        assert (found.version, found.tag, found.service_path) == ("2.0.0", "v2.0.0", spec)
+        assert found.bundle_dir is None and found.is_file_source
+        assert found.git_sha == _git(repo, "rev-parse", "HEAD")
+    named = resolve_source(str(app), "1.1.0")
+    assert (named.version, named.version_from, named.renamed) == ("1.1.0", "--version", False)
+
+
+def test_an_invalid_service_toml_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """A service.toml without a runtime: the manifest error names what is missing."""
+    from ttsops.errors import ServiceManifestError
+
+    (tmp_path / "service.toml").write_text('name = "x"\nlanguages = ["en"]\nsample_rate = 1\n')
+    with pytest.raises(ServiceManifestError, match="exactly one of"):
+        resolve_source(str(tmp_path), "1.0.0")

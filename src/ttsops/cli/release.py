@@ -78,8 +78,9 @@ def release(
     source: Annotated[
         str,
         typer.Argument(
-            help="A bundle directory (version from --version, else its git tag) or a "
-            "registered version such as 1.4.0.",
+            help="A bundle directory, a service.toml (or its directory: a team's own TTS "
+            "service), each with its version from --version or its git tag, or a registered "
+            "version such as 1.4.0.",
             show_default=False,
         ),
     ],
@@ -140,7 +141,8 @@ def release(
     """Release a voice: register it, gate it against the live version, deploy, wait.
 
     \b
-    1. register SOURCE (a no-op when that version is already registered)
+    1. register SOURCE (a no-op when that version is already registered; a service is
+       pinned to its image id, or its command's files)
     2. ask the target's agent what is live; the same version live: done, exit 0
     3. gate the candidate against the live version (skipped on the first release)
     4. deploy with --strategy and follow the deployment until it is live or rolled back
@@ -157,6 +159,7 @@ def release(
     Examples:
       ttsops release bundles/joe        # on tag v1.4.0: 1.4.0 to production
       ttsops release bundles/joe --version 1.4.0 --json --summary summary.md
+      ttsops release services/voxui/service.toml --version 1.1.0   # a service image
       ttsops release 1.4.0 --target staging --strategy blue-green
     """
     from ttsops.release import (

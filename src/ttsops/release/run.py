@@ -20,6 +20,7 @@ from ttsops.release.result import DeployStep, GateStep, Outcome, ReleaseResult
 
 if TYPE_CHECKING:
     from ttsops.registry import Registry
+    from ttsops.registry.register import RegisterResult
     from ttsops.release.source import ReleaseSource
     from ttsops.release.targets import Target
     from ttsops.rollout.client import AgentClient
@@ -156,7 +157,7 @@ class _Run:
         """Register a bundle directory (a no-op when identical); the candidate's files."""
         started = time.perf_counter()
         source = self.source
-        if source.bundle_dir is None:
+        if not source.is_file_source:
             record = self.registry.ledger.get_version(source.version)
             on_update(Update("step", f"{source.version} is registered ({record.digest[:12]}…)"))
         else:
@@ -164,22 +165,40 @@ class _Run:
                 on_update(
                     Update(
                         "step",
-                        f"bundle.toml says {source.manifest_version}; registering it as "
+                        f"{'service' if source.service_path else 'bundle'}.toml says "
+                        f"{source.manifest_version}; registering it as "
                         f"{source.version} (from {source.version_from})",
                     )
                 )
-            done = self.registry.register(
-                source.bundle_dir,
-                version=source.version,
-                git_sha=source.git_sha,
-                trigger=source.trigger,
-            )
+            done = self._register_files()
             record, self.registered = done.record, done.created
             verb = "registered" if done.created else "already registered, identical"
             on_update(Update("step", f"{source.version} {verb} ({record.digest[:12]}…)"))
         self.commit = record.git_sha or self.commit
         self.timings["register"] = round(time.perf_counter() - started, 3)
-        return source.bundle_dir
+        return source.bundle_dir  # a service's files are its registered bundle: fetched
+
+    def _register_files(self) -> RegisterResult:
+        """Register the bundle directory, or the service (``service.toml`` resolved and
+        pinned: the image's id, or the command's files' sha256)."""
+        source = self.source
+        if source.service_path is not None:
+            from ttsops.registry.services import register_service
+
+            return register_service(
+                self.registry,
+                source.service_path,
+                version=source.version,
+                git_sha=source.git_sha,
+                trigger=source.trigger,
+            )
+        assert source.bundle_dir is not None
+        return self.registry.register(
+            source.bundle_dir,
+            version=source.version,
+            git_sha=source.git_sha,
+            trigger=source.trigger,
+        )
 
     def _gate(self, candidate_dir: Path | None, on_update: UpdateFn) -> GateStep:
         if self.options.skip_gate:

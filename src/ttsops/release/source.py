@@ -1,16 +1,19 @@
-"""What SOURCE names: a bundle directory (its version from --version or git) or a version."""
+"""What SOURCE names: a bundle directory, a service (a ``service.toml`` or a directory
+holding one), each with its version from --version or git, or a registered version."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from ttsops.bundle import load_manifest
+from ttsops.bundle import MANIFEST_NAME, load_manifest
 from ttsops.errors import InvalidVersionError
 from ttsops.registry import normalize_version, version_from_git
 from ttsops.registry.versions import git_head_sha
 
-__all__ = ["ReleaseSource", "resolve_source"]
+__all__ = ["ReleaseSource", "is_service_source", "resolve_source"]
+
+_SERVICE_MANIFEST = "service.toml"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,15 @@ class ReleaseSource:
     tag: str | None = None
     """The git tag the version was read from, if any."""
 
+    service_path: Path | None = None
+    """The ``service.toml`` (or its directory) to register, when SOURCE is a team's own
+    service rather than a bundle; then ``bundle_dir`` is None."""
+
+    @property
+    def is_file_source(self) -> bool:
+        """True when SOURCE is files to register (a bundle or a service), not a version."""
+        return self.bundle_dir is not None or self.service_path is not None
+
     @property
     def trigger(self) -> str:
         """What the ledger records as the registration's trigger."""
@@ -54,17 +66,20 @@ class ReleaseSource:
 
 
 def resolve_source(spec: str, version: str | None = None) -> ReleaseSource:
-    """Resolve SOURCE: a bundle directory (version from ``version``, else its git tag) or a
-    version already registered."""
+    """Resolve SOURCE: a bundle directory or a service (version from ``version``, else the
+    git tag of its directory) or a version already registered."""
     path = Path(spec)
+    if is_service_source(path):
+        return _from_service(spec, path, version)
     if path.is_dir():
         return _from_directory(spec, path, version)
     try:
         named = normalize_version(spec)
     except InvalidVersionError:
         raise InvalidVersionError(
-            f"SOURCE {spec!r} is neither a bundle directory nor a version; pass a directory "
-            "holding bundle.toml, or a registered version such as 1.2.0"
+            f"SOURCE {spec!r} is neither a bundle directory, a service.toml nor a version; pass "
+            "a directory holding bundle.toml, a service.toml (or its directory), or a "
+            "registered version such as 1.2.0"
         ) from None
     if version is not None and normalize_version(version) != named:
         raise InvalidVersionError(
@@ -72,6 +87,47 @@ def resolve_source(spec: str, version: str | None = None) -> ReleaseSource:
             "bundle directory, a registered version is released as it is"
         )
     return ReleaseSource(spec=spec, version=named, version_from="registered")
+
+
+def is_service_source(path: Path) -> bool:
+    """True for a ``.toml`` file that is not ``bundle.toml``, or a directory holding a
+    ``service.toml`` and no ``bundle.toml``."""
+    if path.is_file():
+        return path.suffix == ".toml" and path.name != MANIFEST_NAME
+    return (path / _SERVICE_MANIFEST).is_file() and not (path / MANIFEST_NAME).is_file()
+
+
+def _from_service(spec: str, path: Path, version: str | None) -> ReleaseSource:
+    from ttsops.service import load_service_manifest
+
+    service = load_service_manifest(path)  # invalid: fails now, before the agent is asked
+    where = path if path.is_dir() else path.parent
+    stated = None if service.version == "0.0.0" else service.version
+    if version is not None:
+        return ReleaseSource(
+            spec=spec,
+            version=normalize_version(version),
+            version_from="--version",
+            manifest_version=stated,
+            git_sha=git_head_sha(where),
+            service_path=path,
+        )
+    try:
+        found = version_from_git(where)
+    except InvalidVersionError:
+        raise InvalidVersionError(
+            f"cannot tell which version service {path} is: it is not inside a git work tree "
+            "with a commit, so there is no tag to read; pass --version 1.2.0"
+        ) from None
+    return ReleaseSource(
+        spec=spec,
+        version=found.version,
+        version_from=f"git tag {found.tag}" if found.tag else "git commit",
+        manifest_version=stated,
+        git_sha=found.git_sha,
+        tag=found.tag,
+        service_path=path,
+    )
 
 
 def _from_directory(spec: str, path: Path, version: str | None) -> ReleaseSource:
