@@ -7,6 +7,11 @@ is graceful (SIGTERM, then the drain limit) — never the SDK's instant SIGKILL.
 health check is run by the agent (nothing schedules it here) and counts for readiness
 together with ``/readyz``. A container that exited says why, "out of memory" included
 (``containers.oom``).
+
+A slot of a *service* version runs the service's own image (pinned by its ``image_id``),
+publishing its ``port`` and with its ``env``; it is labelled ``io.ttsops.kind=service`` and
+its status is only ``running`` or ``exited`` here: whether it speaks is proved by the
+agent's readiness prober (``rollout.readiness``), not by a ``/readyz`` it does not have.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -24,7 +29,11 @@ from ttsops.containers.engine import ContainerEngine
 from ttsops.containers.oom import oom_killed, oom_reason
 from ttsops.errors import ContainerError
 
+if TYPE_CHECKING:
+    from ttsops.service.manifest import ServiceManifest
+
 __all__ = [
+    "KIND_LABEL",
     "OWNER_LABEL",
     "SLOT_LABEL",
     "ContainerLimits",
@@ -43,6 +52,8 @@ _VERSION_LABEL = "io.ttsops.version"
 OWNER_LABEL = "io.ttsops.owner"
 """Label naming the state dir (hashed) whose agent owns a container."""
 _PORT_LABEL = "io.ttsops.port"
+KIND_LABEL = "io.ttsops.kind"
+"""Label saying what a slot container runs: ``bundle`` (ttsops serve) or ``service``."""
 _SLOT_NAMES = ("blue", "green")
 
 
@@ -116,20 +127,35 @@ def container_run_args(
     port: int,
     owner: str,
     limits: ContainerLimits,
+    service: ServiceManifest | None = None,
 ) -> dict[str, Any]:
-    """The keyword arguments of ``containers.run`` for one slot: a pure function, tested."""
+    """The keyword arguments of ``containers.run`` for one slot: a pure function, tested.
+
+    With ``service`` (an image service) the container is of its image, pinned by its id
+    when known, publishes its ``port`` and gets its ``env`` (then the limits' env).
+    """
+    inside, env, kind = 6006, {"TTSOPS_IMAGE_ID": image_id}, "bundle"
+    if service is not None:
+        if service.image is None or service.port is None:
+            raise ContainerError(
+                f"service {service.name}@{version} runs as a command, not from an image; the "
+                'container runtime runs only [image] services: set [agent] runtime = "process"'
+            )
+        image = service.image.image_id or service.image.reference
+        inside, env, kind = service.port, dict(service.image.env), "service"
     args: dict[str, Any] = {
         "image": image,
         "detach": True,
         "name": f"ttsops-{owner}-{slot}",
-        "ports": {"6006/tcp": ("127.0.0.1", port)},
+        "ports": {f"{inside}/tcp": ("127.0.0.1", port)},
         "labels": {
             SLOT_LABEL: slot,
             _VERSION_LABEL: version,
             OWNER_LABEL: owner,
             _PORT_LABEL: str(port),
+            KIND_LABEL: kind,
         },
-        "environment": {"TTSOPS_IMAGE_ID": image_id, **limits.env},
+        "environment": {**env, **limits.env},
         "stop_signal": "SIGTERM",
     }
     if limits.volumes:
@@ -203,8 +229,48 @@ class ContainerSlots:
             raise ContainerError(f"starting {image} in slot {slot} failed: {exc}") from None
         return str(box.id)
 
+    def start_service(self, slot: str, version: str, service: ServiceManifest) -> str:
+        """Start a container of ``service``'s own image in ``slot``; its id."""
+        import docker.errors
+
+        self.stop(slot)
+        args = container_run_args(
+            image=service.image.reference if service.image else "",
+            image_id=(service.image.image_id or "") if service.image else "",
+            slot=slot,
+            version=version,
+            port=_free_port(),
+            owner=self.owner,
+            limits=self.limits,
+            service=service,
+        )
+        try:
+            box = self.client.containers.run(**args)
+        except docker.errors.ImageNotFound:
+            raise ContainerError(
+                f"the image {args['image']} of {service.name}@{version} is not on this host's "
+                "container engine; pull or load it, then deploy again"
+            ) from None
+        except docker.errors.APIError as exc:
+            raise ContainerError(
+                f"starting {args['image']} ({service.name}@{version}) in slot {slot} failed: {exc}"
+            ) from None
+        return str(box.id)
+
+    def running(self, container_id: str) -> bool:
+        """True while the container ``container_id`` runs."""
+        import docker.errors
+
+        try:
+            return bool(self.client.containers.get(container_id).status == "running")
+        except (docker.errors.NotFound, docker.errors.APIError):
+            return False
+
     def status(self, slot: str) -> SlotStatus | None:  # noqa: PLR0911 - one return per state
-        """What ``slot`` is doing, or None when no container of it exists."""
+        """What ``slot`` is doing, or None when no container of it exists.
+
+        A running service container is ``running``: its readiness is the prober's.
+        """
         box = self._find(slot)
         if box is None:
             return None
@@ -218,6 +284,8 @@ class ContainerSlots:
                 memory = (box.attrs.get("HostConfig") or {}).get("Memory")
                 why += f" ({oom_reason(int(memory or 0))})"
             return SlotStatus(slot, version, "exited", box.id, port, f"{why}: {tail}")
+        if labels.get(KIND_LABEL) == "service":
+            return SlotStatus(slot, version, "running", box.id, port)
         try:
             readyz = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=3)
             served = httpx.get(f"http://127.0.0.1:{port}/version", timeout=3).json()["version"]

@@ -31,9 +31,15 @@ from ttsops.registry import DeploymentRecord, DeploymentState, EventKind, Regist
 from ttsops.rollout.alerts import Alert, send_webhook
 from ttsops.rollout.controller import STRATEGIES, Controller
 from ttsops.rollout.observer import SlotObserver
-from ttsops.rollout.patrol import Patrol, heal_action, probe_speech, with_slot_death
+from ttsops.rollout.patrol import (
+    Patrol,
+    heal_action,
+    probe_speaker,
+    probe_speech,
+    with_slot_death,
+)
 from ttsops.rollout.procs import write_atomic
-from ttsops.rollout.runtime import SlotRuntime
+from ttsops.rollout.runtime import SLOT_NAMES, SlotRuntime
 from ttsops.rollout.runtime_nginx import NginxRouter
 
 if TYPE_CHECKING:
@@ -60,6 +66,10 @@ class SlotView:
     detail: str
     container: str | None = None
     """Short container id of a container slot (``pid`` is then None)."""
+    kind: str = "bundle"
+    """``bundle`` (``ttsops serve`` of model files) or ``service`` (a team's own server)."""
+    runs: str | None = None
+    """For a service slot: the command line or image it runs."""
 
 
 def agent_token(settings: Settings, state_dir: Path) -> tuple[str, Path | None]:
@@ -98,7 +108,11 @@ class Agent:
             from ttsops.rollout.runtime_container import ContainerSlotRuntime
 
             self.slots = ContainerSlotRuntime(
-                self.state_dir, self.ledger, cfg.container, drain_timeout_s=cfg.drain_timeout_s
+                self.state_dir,
+                self.ledger,
+                cfg.container,
+                drain_timeout_s=cfg.drain_timeout_s,
+                fetch=lambda version: self.registry.fetch(version).path,
             )
         else:
             self.slots = SlotRuntime(
@@ -116,7 +130,12 @@ class Agent:
             agent_upstream=f"{_loopback(cfg.host)}:{cfg.port}" if cfg.port else None,
         )
         self.actor = f"agent@{os.uname().nodename}"
-        self.observer = SlotObserver(settings.canary, timeout_s=settings.server.request_timeout_s)
+        self.observer = SlotObserver(
+            settings.canary,
+            timeout_s=settings.server.request_timeout_s,
+            upstream_log=self.router.prefix / "logs" / "upstreams.log",
+            service_dir=self.service_dir,
+        )
         self.controller = Controller(
             self.ledger,
             self.slots,
@@ -234,13 +253,48 @@ class Agent:
     # -- patrol -----------------------------------------------------------------------------
 
     def probe_live(self) -> str | None:
-        """One patrol probe: a real synthesis through the router; None when it is fine."""
+        """One patrol probe: a real synthesis through the router; None when it is fine.
+
+        A live service version is probed in its own protocol (its speaker, aimed at the
+        router), so silence or errors it starts answering are caught as for a bundle.
+        """
         live = self.controller.live_route()
         if live is None:
             return None  # nothing is live: nothing to patrol
         cfg = self.settings.patrol
-        reason = probe_speech(self.router.url, cfg.text, timeout_s=cfg.timeout_s)
+        version_dir = self.slots.version_dir(live.slot)
+        if version_dir is None:
+            reason = probe_speech(self.router.url, cfg.text, timeout_s=cfg.timeout_s)
+        else:
+            from ttsops.service.speakers import speaker_for
+
+            speaker = speaker_for(version_dir, self.router.url, timeout_s=cfg.timeout_s)
+            try:
+                reason = probe_speaker(speaker, cfg.text)
+            finally:
+                speaker.close()
         return None if reason is None else with_slot_death(reason, self.slots.status(live.slot))
+
+    def service_dir(self, port: int) -> Path | None:
+        """The version dir of the service slot on ``port``; None for a bundle slot."""
+        for name in SLOT_NAMES:
+            found = self.slots.version_dir(name)
+            if found is None:
+                continue
+            info = self.slots.status(name)
+            if info is not None and info.port == port:
+                return found
+        return None
+
+    def _public_ready(self) -> bool:
+        """Whether users are served: ``/readyz`` through the router, or for a live service
+        (which has none), a ready live slot behind a running router."""
+        live = self.controller.live_route()
+        if live is not None and self.slots.version_dir(live.slot) is not None:
+            info = self.slots.status(live.slot)
+            ready = info is not None and info.state == "ready" and info.port == live.port
+            return ready and self.router.pid() is not None
+        return self.router.ready()
 
     def on_alarm(self, reasons: list[str]) -> None:
         """Probes keep failing: heal (restart or roll back), record an alert, call the webhook."""
@@ -451,6 +505,8 @@ class Agent:
                     bool(route and route.backup and route.port == info.port),
                     info.detail,
                     info.container,
+                    info.kind,
+                    info.runs,
                 )
             )
         return views
@@ -470,7 +526,7 @@ class Agent:
             "digest": record.digest if record else None,
             "public_url": self.router.url,
             "router_pid": self.router.pid(),
-            "public_ready": self.router.ready(),
+            "public_ready": self._public_ready(),
             "slots": [view.__dict__ for view in self.slot_views()],
             "active_deployment": active.id if active else None,
             "patrol": asdict(self.patrol.state) if self.patrol is not None else None,

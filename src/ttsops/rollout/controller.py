@@ -35,6 +35,9 @@ SESSION_IDLE_S = 10.0
 or one started or ended this recently (a press of a UI button and its event stream and
 download follow each other within a second)."""
 
+_SERVICE_GRACE_S = 15.0
+"""Beyond a service's own start timeout, the time its last readiness check may take."""
+
 STRATEGIES = ("blue-green", "canary", "recreate", "rollback")
 """``blue-green``: new slot beside the old, all traffic switched at once; ``canary``: new
 slot beside the old, traffic shifted in analysed steps (``rollout.canary``); ``recreate``:
@@ -180,7 +183,9 @@ class Controller:
                 r, Phase.ROLLING_BACK, f"slot {r.slot} ({r.version}) failed to start: {info.detail}"
             )
         waited = self.clock() - r.started_at
-        limit = r.start_timeout_s or self.start_timeout_s
+        # A service's prober fails it after its own start_timeout_s, naming what it answered.
+        own = info.start_timeout_s + _SERVICE_GRACE_S if info.start_timeout_s else 0.0
+        limit = r.start_timeout_s or max(self.start_timeout_s, own)
         if waited > limit:
             return self.to(
                 r,

@@ -8,6 +8,12 @@ requests in the window even with no real traffic, and ``probes_per_window`` of t
 timed and scored with DNSMOS, so the analysis always has errors, latency and audio
 quality to judge. Probe texts are short sentences of the gate's evaluation set, the same
 ones in the same order for both slots, which is what makes their latencies comparable.
+
+A slot of a *service* version (a team's own server) has no ttsops ``/metrics``: its real
+traffic is counted from nginx's upstream log (``router_upstreams``: the requests the router
+sent to its port since the window opened, and the 5xx among them), and its probes go
+through the version's own speaker (``speaker_for``); a probe that fails or answers silence
+counts as an error of that slot, on top of what nginx saw.
 """
 
 from __future__ import annotations
@@ -18,13 +24,19 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
 import soundfile
 
 from ttsops.rollout.analysis import Scrape, Window, parse_scrape, window
+from ttsops.rollout.router_upstreams import LogMark, mark_log, read_since
 from ttsops.settings import CanarySettings
+
+if TYPE_CHECKING:
+    from ttsops.speech import Speaker
 
 __all__ = ["SlotObservation", "SlotObserver", "probe_texts"]
 
@@ -62,6 +74,11 @@ class _Open:
     probes: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     threads: list[threading.Thread] = field(default_factory=list)
+    services: dict[str, Path] = field(default_factory=dict)
+    """Role -> version dir, for the roles whose slot is a service."""
+    marks: dict[str, LogMark] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    speakers: dict[str, Speaker] = field(default_factory=dict)
 
 
 class SlotObserver:
@@ -73,11 +90,19 @@ class SlotObserver:
         *,
         clock: Callable[[], float] = time.time,
         timeout_s: float = 60.0,
+        upstream_log: Path | None = None,
+        service_dir: Callable[[int], Path | None] | None = None,
     ) -> None:
-        """Probe with ``policy``'s counts; DNSMOS is loaded on the first window."""
+        """Probe with ``policy``'s counts; DNSMOS is loaded on the first window.
+
+        ``service_dir(port)`` is the version dir of the service slot on ``port`` (None for a
+        bundle slot); such slots are counted from nginx's ``upstream_log``.
+        """
         self.policy = policy
         self.clock = clock
         self.timeout_s = timeout_s
+        self.upstream_log = upstream_log
+        self.service_dir = service_dir
         self._texts = probe_texts()
         self._window: _Open | None = None
         self._lock = threading.Lock()
@@ -93,8 +118,17 @@ class SlotObserver:
             if current is not None:
                 self._end(current)
             opened = _Open(key, dict(ports), self.clock(), {})
+            for role, port in ports.items():
+                found = self.service_dir(port) if self.service_dir is not None else None
+                if found is not None:
+                    opened.services[role] = found
             try:
-                opened.before = {role: self._scrape(port) for role, port in ports.items()}
+                for role, port in ports.items():
+                    if role in opened.services:
+                        opened.marks[role] = mark_log(self._log(), opened.opened_at)
+                        opened.speakers[role] = self._speaker(opened.services[role], port)
+                    else:
+                        opened.before[role] = self._scrape(port)
             except _ScrapeError as exc:
                 opened.error = str(exc)
             for role in ports:  # one prober per slot: a slow canary does not starve the other
@@ -125,12 +159,19 @@ class SlotObserver:
         if current.error is not None:
             return SlotObservation(error=current.error)
         try:
-            after = {role: self._scrape(port) for role, port in current.ports.items()}
+            after = {
+                role: self._scrape(port)
+                for role, port in current.ports.items()
+                if role not in current.services
+            }
         except _ScrapeError as exc:
             return SlotObservation(error=str(exc))
         seen = {}
         for role in current.ports:
-            counted = window(current.before[role], after[role], current.ovrl.get(role, []))
+            if role in current.services:
+                counted = self._service_window(current, role)
+            else:
+                counted = window(current.before[role], after[role], current.ovrl.get(role, []))
             # Latency is judged on the probes: the same sentences, in the same order, sent to
             # both slots in the same window. The slots' own traffic differs in mix (a 10%
             # canary is mostly probes, the stable slot mostly users' text), so their
@@ -154,6 +195,36 @@ class SlotObserver:
         for thread in w.threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=self.timeout_s + 5)
+        for speaker in w.speakers.values():
+            try:
+                speaker.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                log.debug("closing a probe speaker failed", exc_info=True)
+
+    def _log(self) -> Path:
+        if self.upstream_log is None:
+            raise _ScrapeError("a service slot is observed but the router's log is unknown")
+        return self.upstream_log
+
+    def _speaker(self, version_dir: Path, port: int) -> Speaker:
+        from ttsops.errors import TtsopsError
+        from ttsops.service.speakers import speaker_for
+
+        try:
+            return speaker_for(version_dir, f"http://127.0.0.1:{port}", timeout_s=self.timeout_s)
+        except TtsopsError as exc:
+            raise _ScrapeError(f"cannot probe the service slot on port {port}: {exc}") from None
+
+    def _service_window(self, w: _Open, role: str) -> Window:
+        """A service slot's window: what nginx sent it, plus the probes sent to it directly."""
+        seen = read_since(self._log(), w.marks[role], w.ports[role])
+        probes = w.probes.get(role, 0)
+        return Window(
+            requests=seen.requests + probes,
+            errors=seen.errors + w.failed.get(role, 0),
+            p95_s=None,
+            ovrl=tuple(w.ovrl.get(role, [])),
+        )
 
     def _scrape(self, port: int) -> Scrape:
         try:
@@ -170,7 +241,11 @@ class SlotObserver:
         scored = len(w.ovrl.get(role, []))
         if scored < max(self.policy.probes_per_window, self.policy.min_scored):
             return True
-        if w.error is not None or role not in w.before:
+        if w.error is not None:
+            return False
+        if role in w.services:
+            return self._service_window(w, role).requests < self.policy.min_requests
+        if role not in w.before:
             return False
         try:
             now = self._scrape(w.ports[role])
@@ -188,7 +263,12 @@ class SlotObserver:
                 sent = w.probes.get(role, 0)
                 text = self._texts[sent % len(self._texts)]  # each slot gets the same sequence
                 started = time.monotonic()
-                score = self._probe(w.ports[role], text)
+                if role in w.speakers:
+                    score, ok = self._probe_service(w.speakers[role], text)
+                    if not ok:
+                        w.failed[role] = w.failed.get(role, 0) + 1
+                else:
+                    score = self._probe(w.ports[role], text)
                 took = time.monotonic() - started
                 w.probes[role] = sent + 1
                 if score is not None:
@@ -213,6 +293,20 @@ class SlotObserver:
         except (RuntimeError, soundfile.LibsndfileError):
             return None
         return self._ovrl(np.asarray(samples, dtype=np.float32), int(rate))
+
+    def _probe_service(self, speaker: Speaker, text: str) -> tuple[float | None, bool]:
+        """Synthesize ``text`` through a service's speaker: (DNSMOS OVRL, whether it spoke)."""
+        from ttsops.speech import SpeechRequest, is_silent
+
+        try:
+            speech = speaker.speak(SpeechRequest(text))
+        except Exception as exc:  # noqa: BLE001 - any failure of the service is a failed probe
+            log.info("canary probe through %s failed: %s", type(speaker).__name__, exc)
+            return None, False
+        if speech.samples.size == 0 or is_silent(speech.samples):
+            log.info("canary probe answered %.1f s of silence", speech.duration_s)
+            return None, False
+        return self._ovrl(speech.samples, speech.sample_rate), True
 
     def _ovrl(self, samples: np.ndarray, rate: int) -> float | None:
         from ttsops.gate.mos import MOS_RATE, Dnsmos

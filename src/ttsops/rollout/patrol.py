@@ -20,8 +20,16 @@ import httpx
 
 if TYPE_CHECKING:
     from ttsops.rollout.runtime import SlotInfo
+    from ttsops.speech import Speaker
 
-__all__ = ["Patrol", "PatrolState", "heal_action", "probe_speech", "with_slot_death"]
+__all__ = [
+    "Patrol",
+    "PatrolState",
+    "heal_action",
+    "probe_speaker",
+    "probe_speech",
+    "with_slot_death",
+]
 
 log = logging.getLogger("ttsops.agent")
 
@@ -49,6 +57,25 @@ def probe_speech(
     if response.status_code != 200:
         return _one_line(f"HTTP {response.status_code}: {_error_message(response)}")
     return _check_wav(response.content)
+
+
+def probe_speaker(speaker: Speaker, text: str, *, voice: str | None = None) -> str | None:
+    """Synthesize ``text`` through a service's ``speaker``; None when it spoke, else why not.
+
+    The probe of a live *service* version (its own protocol, through the router): an error
+    the service answered, no answer, or audio that is silence all fail it. Never raises.
+    """
+    from ttsops.speech import SpeechRequest, is_silent
+
+    try:
+        speech = speaker.speak(SpeechRequest(text, voice=voice))
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong is the probe's reason
+        return _one_line(str(exc) or type(exc).__name__)
+    if speech.samples.size == 0:
+        return "empty audio"
+    if is_silent(speech.samples):
+        return f"answered {speech.duration_s:.1f} s of silence"
+    return None
 
 
 def with_slot_death(reason: str, slot: SlotInfo | None) -> str:

@@ -4,6 +4,12 @@ A slot lives in ``<state_dir>/slots/<name>/``: ``pid``, ``port`` (written by ``t
 serve --port-file`` once it listens), ``version`` and ``serve.log`` (rotated at a size cap,
 one older copy kept). Slots run in their own session, so they outlive an agent killed with
 kill -9 and a restarted agent adopts them through these files.
+
+A slot of a *service* version (``service.toml`` with a ``[command]``) runs that command
+instead, on a port the runtime picks, with the same files plus ``kind``, ``mark`` (what its
+command line contains: the identity check after an agent restart), ``bundle`` and
+``started``. It is ready once a real synthesis through its speaker passed
+(``rollout.readiness``: a background prober writes ``ready.json``; ``status`` only reads it).
 """
 
 from __future__ import annotations
@@ -11,17 +17,24 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from ttsops.errors import RolloutError, TtsopsError
 from ttsops.rollout.procs import alive, read_pid, stop_pid, write_atomic
+from ttsops.rollout.readiness import ReadinessProber, port_open, read_marker
+from ttsops.service.bundle import check_command_files, service_of
+from ttsops.service.command import command_for
 
-__all__ = ["SLOT_NAMES", "SlotInfo", "SlotRuntime"]
+__all__ = ["SLOT_NAMES", "SlotInfo", "SlotRuntime", "free_port", "service_dir"]
 
 SLOT_NAMES = ("blue", "green")
 """The two slots of a host."""
@@ -55,6 +68,15 @@ class SlotInfo:
     container: str | None = None
     """Short container id, for a slot that is a container (then ``pid`` is None)."""
 
+    kind: str = "bundle"
+    """``bundle`` (``ttsops serve`` of model files) or ``service`` (a team's own server)."""
+
+    runs: str | None = None
+    """For a service: its command line or image reference."""
+
+    start_timeout_s: float | None = None
+    """For a service: its own ``start_timeout_s`` (its prober fails it after that)."""
+
 
 class SlotRuntime:
     """Starts, inspects and stops the slots of one state dir."""
@@ -75,6 +97,7 @@ class SlotRuntime:
         self.drain_timeout_s = drain_timeout_s
         self.log_max_bytes = log_max_bytes
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self.prober = ReadinessProber()
 
     def _dir(self, slot: str) -> Path:
         return self.root / slot
@@ -85,7 +108,11 @@ class SlotRuntime:
         bundle = self.fetch(version)
         where = self._dir(slot)
         where.mkdir(parents=True, exist_ok=True)
-        (where / "port").unlink(missing_ok=True)
+        for name in ("port", *_SERVICE_FILES):
+            (where / name).unlink(missing_ok=True)
+        if service_of(bundle) is not None:
+            self._start_service(slot, version, bundle)
+            return
         cmd = [
             sys.executable,
             "-m",
@@ -116,6 +143,67 @@ class SlotRuntime:
         write_atomic(where / "version", version)
         write_atomic(where / "pid", str(proc.pid))
 
+    def _start_service(self, slot: str, version: str, bundle: Path) -> None:
+        """Run a command service's command in ``slot`` on a free port; start its prober."""
+        service = service_of(bundle)
+        assert service is not None
+        if service.command is None:
+            image = service.image.reference if service.image else "?"
+            raise RolloutError(
+                f"{service.name}@{version} runs from an image ({image}); the process runtime "
+                'runs only [command] services. Set [agent] runtime = "container" in '
+                "ttsops.toml to run image services in containers"
+            )
+        check_command_files(service)
+        where = self._dir(slot)
+        port = free_port()
+        line = command_for(service, port)
+        mark = " ".join(line.argv)
+        for name, text in (("kind", "service"), ("mark", mark), ("bundle", str(bundle))):
+            write_atomic(where / name, text)
+        write_atomic(where / "started", repr(time.time()))
+        try:
+            with (where / "serve.log").open("ab") as log:
+                proc = subprocess.Popen(
+                    line.argv,
+                    cwd=line.cwd,
+                    env=line.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise RolloutError(
+                f"cannot run {service.name}@{version}'s command {line.argv[0]}: {exc}; check "
+                "[command] argv and cwd in its service.toml"
+            ) from None
+        self._children[proc.pid] = proc
+        write_atomic(where / "version", version)
+        write_atomic(where / "port", str(port))
+        write_atomic(where / "pid", str(proc.pid))
+        self._probe(slot, proc.pid, port)
+
+    def _probe(self, slot: str, pid: int, port: int) -> None:
+        """Make sure the prober of ``slot``'s service process runs (after a start or restart)."""
+        where = self._dir(slot)
+        service = None
+        with contextlib.suppress(OSError, TtsopsError):
+            bundle = Path((where / "bundle").read_text().strip())
+            service = service_of(bundle)
+        if service is None:
+            return  # its version dir is gone: status() reports it
+        mark = _read(where / "mark") or _MARK
+        self.prober.ensure(
+            where,
+            f"pid {pid}",
+            service=service,
+            version_dir=bundle,
+            port=port,
+            started_at=float(_read(where / "started") or time.time()),
+            alive=lambda: alive(pid, mark),
+        )
+
     def status(self, slot: str) -> SlotInfo | None:  # noqa: PLR0911 - one return per state
         """What ``slot`` is doing, or None when nothing was ever started there."""
         where = self._dir(slot)
@@ -124,6 +212,8 @@ class SlotRuntime:
             return None
         version = (where / "version").read_text().strip()
         port = read_pid(where / "port")
+        if _read(where / "kind") == "service":
+            return self._service_status(slot, version, pid, port)
         if not alive(pid, _MARK):
             return SlotInfo(slot, version, "exited", None, port, self._exit_detail(pid, where))
         if port is None:
@@ -141,6 +231,38 @@ class SlotRuntime:
         state = "ready" if readyz.status_code == 200 else str(said.get("status", "starting"))
         return SlotInfo(slot, version, state, pid, port)
 
+    def _service_status(self, slot: str, version: str, pid: int, port: int | None) -> SlotInfo:
+        """A service slot's state from its process and its prober's marker (no synthesis)."""
+        where = self._dir(slot)
+        mark = _read(where / "mark") or _MARK
+        runs = mark[-200:]
+        if not alive(pid, mark):
+            self.prober.forget(where)
+            detail = self._exit_detail(pid, where)
+            return SlotInfo(slot, version, "exited", None, port, detail, kind="service", runs=runs)
+        assert port is not None  # written before the pid
+        marker = read_marker(where, f"pid {pid}")
+        if marker is None or marker.state == "starting":
+            self._probe(slot, pid, port)  # adopted after an agent restart: probe it here
+            why = marker.reason if marker else ""
+            timeout = self.prober.timeout_of(where)
+            return SlotInfo(
+                slot, version, "starting", pid, port, why, kind="service", runs=runs,
+                start_timeout_s=timeout,
+            )  # fmt: skip
+        if marker.state == "failed":
+            return SlotInfo(
+                slot, version, "failed", pid, port, marker.reason, kind="service", runs=runs
+            )
+        if not port_open(port):
+            why = f"was ready; port {port} now refuses connections"
+            return SlotInfo(slot, version, "starting", pid, port, why, kind="service", runs=runs)
+        return SlotInfo(slot, version, "ready", pid, port, kind="service", runs=runs)
+
+    def version_dir(self, slot: str) -> Path | None:
+        """The fetched version dir of ``slot``'s service, or None for a bundle slot."""
+        return service_dir(self._dir(slot))
+
     def slots(self) -> list[SlotInfo]:
         """Every slot that was started, running or not."""
         found = (self.status(name) for name in SLOT_NAMES)
@@ -149,13 +271,18 @@ class SlotRuntime:
     def stop(self, slot: str) -> None:
         """SIGTERM (drain) the slot's process, SIGKILL after the drain limit; forget it."""
         where = self._dir(slot)
+        self.prober.forget(where)
         pid = read_pid(where / "pid")
         if pid is not None:
-            stop_pid(pid, _MARK, grace_s=self.drain_timeout_s + 5)
+            mark = _read(where / "mark") or _MARK
+            stop_pid(pid, mark, grace_s=self.drain_timeout_s + 5)
+            if mark != _MARK:  # a service's own children (workers, a shell's program)
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
             child = self._children.pop(pid, None)
             if child is not None:
                 child.wait()
-        for name in ("pid", "port", "version"):
+        for name in ("pid", "port", "version", *_SERVICE_FILES):
             (where / name).unlink(missing_ok=True)
 
     def rotate_logs(self) -> None:
@@ -176,3 +303,29 @@ class SlotRuntime:
             tail = []
         said = " | ".join(line.strip() for line in tail)[-600:]
         return f"exited with code {code}" + (f": {said}" if said else "")
+
+
+_SERVICE_FILES = ("kind", "mark", "bundle", "started", "ready.json")
+
+
+def service_dir(slot_dir: Path) -> Path | None:
+    """The version dir a service slot in ``slot_dir`` was started from (None: not a service)."""
+    if _read(slot_dir / "kind") != "service":
+        return None
+    found = _read(slot_dir / "bundle")
+    return Path(found) if found else None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (the slot's process binds it next)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

@@ -199,19 +199,28 @@ class NginxRouter:
     def _verify(self, routes: list[Route]) -> None:
         """Read back: new connections through the public port reach the weighted version."""
         wanted = {r.version for r in routes if r.weight > 0 and not r.backup}
+        slots = {r.slot for r in routes if r.weight > 0 and not r.backup}
         deadline = time.monotonic() + self.verify_timeout_s
         seen: str | None = None
         streak = 0  # old workers accept new connections for a moment after SIGHUP
         while time.monotonic() < deadline:
+            reached = False
             try:
                 with httpx.Client(timeout=2) as client:  # a fresh connection each try
                     reply = client.get(f"{self.url}/version")
-                seen = reply.json().get("version") if reply.status_code == 200 else None
                 if not wanted and reply.status_code == 503:
                     return
-            except (httpx.HTTPError, ValueError):
+                # A service may have no /version: the slot nginx names as the answerer counts.
+                slot = reply.headers.get("x-ttsops-slot")
+                reached = reply.status_code < 500 and slot in slots
+                seen = f"slot {slot}" if slot else None
+                if reply.status_code == 200 and reply.headers.get("content-type", "").startswith(
+                    "application/json"
+                ):
+                    seen = reply.json().get("version") or seen
+            except (httpx.HTTPError, ValueError, AttributeError):
                 seen = None
-            streak = streak + 1 if seen in wanted else 0
+            streak = streak + 1 if seen in wanted or reached else 0
             if streak >= _VERIFY_STREAK:
                 return
             time.sleep(0.05)
