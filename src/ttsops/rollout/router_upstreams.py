@@ -32,10 +32,11 @@ class UpstreamCount:
 
 @dataclass(frozen=True)
 class LogMark:
-    """Where a log stood when a window opened: its size, and the time."""
+    """Where a log stood when a window opened: its file, its size, and the time."""
 
     offset: int
     at: float
+    inode: int = 0
 
 
 def _tries(field: str) -> list[str]:
@@ -71,9 +72,10 @@ def count_upstream(lines: Iterable[str], port: int, since: float) -> UpstreamCou
 def mark_log(log: Path, at: float) -> LogMark:
     """The mark of ``log`` now (size 0 when there is none yet)."""
     try:
-        return LogMark(log.stat().st_size, at)
+        found = log.stat()
     except FileNotFoundError:
         return LogMark(0, at)
+    return LogMark(found.st_size, at, found.st_ino)
 
 
 def read_since(log: Path, mark: LogMark, port: int) -> UpstreamCount:
@@ -81,7 +83,8 @@ def read_since(log: Path, mark: LogMark, port: int) -> UpstreamCount:
     try:
         with log.open("rb") as handle:
             size = handle.seek(0, os.SEEK_END)
-            handle.seek(mark.offset if size >= mark.offset else 0)
+            same = os.fstat(handle.fileno()).st_ino == mark.inode or not mark.inode
+            handle.seek(mark.offset if same and size >= mark.offset else 0)
             text = handle.read().decode("ascii", errors="replace")
     except FileNotFoundError:
         return UpstreamCount(0, 0)
