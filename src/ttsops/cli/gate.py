@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,6 +31,13 @@ class _Registry:
 
     def __init__(self) -> None:
         self._registry: Registry | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+
+    def scratch(self, name: str) -> Path:
+        """A directory ``name`` that lives as long as the command (a service made a version)."""
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="ttsops-gate-")
+        return Path(self._scratch.name) / name
 
     @property
     def opened(self) -> bool:
@@ -46,13 +54,18 @@ class _Registry:
     def close(self) -> None:
         if self._registry is not None:
             self._registry.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
 
 def _resolve(spec: str, role: str, registry: _Registry) -> tuple[Path, str | None]:
-    """A bundle directory, or a registered version fetched into the cache: (dir, version)."""
+    """A bundle or service directory (a ``service.toml`` made a version), or a registered
+    version fetched into the cache: (dir, version)."""
     path = Path(spec)
-    if path.is_dir():
-        return path, None
+    if path.is_dir() or path.suffix == ".toml":
+        from ttsops.gate.services import service_version_dir
+
+        return service_version_dir(path, registry.scratch(role)), None
     from ttsops.errors import InvalidVersionError
     from ttsops.registry import normalize_version
 
@@ -60,8 +73,9 @@ def _resolve(spec: str, role: str, registry: _Registry) -> tuple[Path, str | Non
         version = normalize_version(spec)
     except InvalidVersionError:
         raise GateError(
-            f"{role} {spec!r} is neither a bundle directory nor a version; pass a directory "
-            "holding bundle.toml or a registered version such as 1.1.0"
+            f"{role} {spec!r} is neither a bundle or service directory nor a version; pass a "
+            "directory holding bundle.toml or service.toml, or a registered version such as "
+            "1.1.0"
         ) from None
     return registry.get().fetch(version).path, version
 
@@ -172,12 +186,17 @@ def _record(
 
 def gate(
     candidate: Annotated[
-        str, typer.Argument(help="Candidate: a registered version (1.1.0) or a bundle directory.")
+        str,
+        typer.Argument(
+            help="Candidate: a registered version (1.1.0), a bundle directory, or a service "
+            "(a directory holding service.toml)."
+        ),
     ],
     baseline: Annotated[
         str | None,
         typer.Option(
-            "--baseline", help="Compare with this version or bundle directory (default: live)."
+            "--baseline",
+            help="Compare with this version, bundle or service directory (default: live).",
         ),
     ] = None,
     report: Annotated[
@@ -234,15 +253,18 @@ def gate(
     (pocketsphinx) on English or character error rate (Whisper) on Mandarin sentences,
     real-time factor and latency, silence, clipping, loudness, and with --reference the
     speaker similarity to the clip. The sentences follow the candidate's languages (both
-    sets for a bundle that speaks both). Thresholds come from the gate section of
-    ttsops.toml. Sentences are scored in rounds
-    and the gate stops once the answer is known; the baseline's scores come from the
-    ledger's score cache when it was scored before. Exits 0 on pass, 1 on fail or
-    inconclusive, 2 when the gate could not run.
+    sets for a bundle that speaks both). A service version (its own TTS server) is started
+    for the gate, heard through its [speech] adapter, and stopped after. Thresholds come
+    from the gate section of ttsops.toml. Sentences are scored in rounds and the gate
+    stops once the answer is known; the baseline's scores come from the ledger's score
+    cache when it was scored before. Exits 0 on pass, 1 on fail or inconclusive, 2 when
+    the gate could not run.
 
     Example: ttsops gate 1.1.0 --report gate-report
 
     Example: ttsops gate bundles/kokoro-1.1.0 --baseline 1.0.0 --language zh
+
+    Example: ttsops gate services/glmtts --baseline 1.0.0
     """
     registry = _Registry()
     cand_version: str | None = None

@@ -17,6 +17,9 @@ Both models must speak every language of the evaluation set (their manifests'
 that does not speak them, is refused before anything is synthesized. With reference clips
 (``[gate] references``), speaker similarity is scored where the candidate's engine can take
 a reference, and skipped, with the reason in the report, where it cannot.
+
+A side that is a service version (``ttsops.gate.services``) is started for the run and
+heard through its speech adapter; the rest of the gate is the same.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from ttsops.gate.policy import SimilarityScope, judge
 from ttsops.gate.report import GateReport, ModelInfo
 from ttsops.gate.results import Role, UtteranceResult, summarize
 from ttsops.gate.rounds import RoundPlan, annotate, decide, look_settings, plan_rounds
+from ttsops.gate.services import StartedServices, started_services
 from ttsops.gate.similarity import read_references, similarity_scope
 from ttsops.settings import GateSettings
 from ttsops.verdict import Outcome, Verdict
@@ -140,7 +144,8 @@ def run_gate(
     fresh_baseline: bool = False,
     on_round: RoundFn | None = None,
 ) -> GateReport:
-    """Gate ``candidate`` against ``baseline`` (bundle directories) on ``eval_set``.
+    """Gate ``candidate`` against ``baseline`` (bundle or service version directories) on
+    ``eval_set``; a service is started for the run and stopped after it.
 
     With ``cache`` the baseline's scores are reused when stored under the same key (unless
     ``fresh_baseline``) and both sides' fresh scores are stored. A candidate that fails
@@ -178,8 +183,18 @@ def run_gate(
     rounds: list[dict[str, Any]] = []
     progress = _Progress(on_progress)
     config = worker.WorkerConfig(eval_set.languages, references, settings.asr_timeout_s)
-    with _Workers(bundles, eager, settings.synthesis_seed, count, audio, config) as pool:
-        errors, timing["load_s"], prompts = pool.start()
+    with (
+        started_services({"candidate": candidate, "baseline": baseline}, notes) as services,
+        _Workers(
+            bundles,
+            eager,
+            settings.synthesis_seed,
+            count,
+            audio,
+            replace(config, services=services.urls, speak_locks=services.locks),
+        ) as pool,
+    ):
+        errors, timing["load_s"], prompts = _load(pool, services)
         if "baseline" in errors:
             raise GateError(
                 f"baseline {base_info.label} did not load, so there is nothing to compare "
@@ -225,6 +240,15 @@ def run_gate(
         provenance=_provenance(sides, used, cache is not None, fresh_baseline, stored),
         **report_args,
     )
+
+
+def _load(
+    pool: _Workers, services: StartedServices
+) -> tuple[dict[str, str], dict[str, float], dict[str, bool]]:
+    """Load the workers: load errors (a service's that did not start included), seconds
+    spent per part (starting services included) and who takes a reference clip."""
+    errors, load_s, prompts = pool.start()
+    return {**errors, **services.errors}, {**services.start_s, **load_s}, prompts
 
 
 def _report_args(

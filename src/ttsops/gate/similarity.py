@@ -45,7 +45,7 @@ def read_references(paths: list[Path]) -> tuple[ReferenceClip, ...]:
                 + ("" if np.any(mono) else ", all silent")
                 + "; a reference needs at least 1 s of speech (a few seconds is best)"
             )
-        clips.append(ReferenceClip(path.name, mono, int(rate)))
+        clips.append(ReferenceClip(path.name, mono, int(rate), str(path.resolve())))
     return tuple(clips)
 
 
@@ -65,6 +65,10 @@ def similarity_scope(
         reason = (
             f"speaker similarity skipped: the candidate's engine ({candidate.engine}) cannot "
             "take a reference clip (supports_prompt_audio is False)"
+            if candidate.engine != "service"
+            else "speaker similarity skipped: the candidate is a service whose [speech] "
+            "adapter takes no reference clip (set reference_audio, reference_field or "
+            "can_reference for one that does)"
         )
         notes.append(reason)
         return "off", {"state": "skipped", "reason": reason, "references": names}
@@ -73,8 +77,9 @@ def similarity_scope(
     else:  # scores from the cache: the key holds the references, so they say it
         both = any("similarity" in c.result.metrics for c in cached.values())
     if not both:
+        what = "service" if baseline.engine == "service" else f"engine ({baseline.engine})"
         reason = (
-            f"the baseline's engine ({baseline.engine}) cannot take a reference clip: the "
+            f"the baseline's {what} cannot take a reference clip: the "
             "candidate's speaker similarity has no baseline to be compared with (only "
             "[gate] min_similarity judges it)"
         )

@@ -19,6 +19,11 @@ sentence's ``similarity``.
 Every sentence is synthesized with a seed derived from ``synthesis_seed`` and its id
 (``sentence_seed``), so candidate and baseline draw the same noise for it and a repeat gate
 gets bit-identical audio.
+
+A model that is a service (``engine = "service"``, started by the parent with
+``running_service``) is not loaded: the worker asks its ``Speaker`` at the URL the parent
+gives (``WorkerConfig.services``), one request at a time per service across all workers
+(``speak_locks``), so its timing is not a queue's; the scoring is the same.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
     from ttsops.gate.asr import Transcriber
     from ttsops.gate.mos import Dnsmos
     from ttsops.gate.whisper import Whisper
+    from ttsops.speech import Speaker, Speech, SpeechRequest
 
 __all__ = [
     "ReferenceClip",
@@ -70,6 +76,9 @@ class ReferenceClip:
     sample_rate: int
     """Samples per second."""
 
+    path: str = ""
+    """The clip's file, for a service's speech adapter to upload."""
+
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -84,6 +93,12 @@ class WorkerConfig:
     asr_timeout_s: float = 60.0
     """Longest a Whisper transcript may take."""
 
+    services: dict[str, str] = field(default_factory=dict)
+    """Base URL of each role that is a running service (the parent started it)."""
+
+    speak_locks: dict[str, Any] = field(default_factory=dict)
+    """A multiprocessing lock per service role: one request in flight per service."""
+
 
 @dataclass
 class WorkerState:
@@ -91,6 +106,9 @@ class WorkerState:
 
     engines: dict[str, Engine] = field(default_factory=dict)
     """Loaded engines by role."""
+
+    speakers: dict[str, Speaker] = field(default_factory=dict)
+    """Speakers of the roles that are services, by role."""
 
     voices: dict[str, str] = field(default_factory=dict)
     """Default voice of each model, by role."""
@@ -160,6 +178,11 @@ def _load(state: WorkerState, role: str) -> None:
     started = time.perf_counter()
     try:
         manifest = load_manifest(Path(path))  # the parent verified the digests
+        if manifest.engine == "service":
+            state.speakers[role] = _open_speaker(state, role, Path(path))
+            state.voices[role] = manifest.voices[0]
+            state.manifests[role] = manifest
+            return
         engine = load_engine(Path(path), manifest, EngineOptions(threads=1))
         first = language_of(manifest.languages[0]) or "en"
         engine.synthesize(_WARM_TEXT.get(first, "Hello."), manifest.voices[0], 1.0, seed=0)
@@ -171,7 +194,20 @@ def _load(state: WorkerState, role: str) -> None:
         state.engines[role] = engine
         state.voices[role] = manifest.voices[0]
         state.manifests[role] = manifest
-    state.load_s[role] = time.perf_counter() - started
+    finally:
+        state.load_s[role] = time.perf_counter() - started
+
+
+def _open_speaker(state: WorkerState, role: str, path: Path) -> Speaker:
+    """The speaker of a service role at the URL the parent started it on."""
+    from ttsops.service import service_of
+    from ttsops.speech import open_speaker
+
+    url = state.config.services.get(role)
+    service = service_of(path)
+    if url is None or service is None:
+        raise GateError(f"the {role} is a service version, and it was not started")
+    return open_speaker(service.speech, url)
 
 
 def init_worker(
@@ -237,6 +273,7 @@ def load_status() -> tuple[dict[str, str], dict[str, float], dict[str, bool]]:
     if _state is None:
         raise RuntimeError("init_worker was not called in this process")
     prompts = {r: bool(e.supports_prompt_audio) for r, e in _state.engines.items()}
+    prompts |= {r: bool(s.can_reference) for r, s in _state.speakers.items()}
     return dict(_state.load_errors), dict(_state.load_s), prompts
 
 
@@ -262,33 +299,24 @@ def score_utterance(
     """
     if _state is None:
         raise RuntimeError("init_worker was not called in this process")
-    if role not in _state.engines and role not in _state.load_errors and role in _state.bundles:
+    loaded = role in _state.engines or role in _state.speakers
+    if not loaded and role not in _state.load_errors and role in _state.bundles:
         _load(_state, role)
         if role in _state.load_errors:
             raise GateError(
                 f"the {role} model did not load: {_state.load_errors[role]}; fix it or pass "
                 "another bundle"
             )
-    engine = _state.engines.get(role)
-    if engine is None:
+    if role not in _state.engines and role not in _state.speakers:
         return _failed(role, utterance, _state.load_errors.get(role, "not loaded"))
     voice = voice_for(_state.manifests[role], utterance.language)
-    started = time.perf_counter()
-    first: float | None = None
-    parts = []
+    seed = sentence_seed(_state.synthesis_seed, utterance.id)
     try:
-        seed = sentence_seed(_state.synthesis_seed, utterance.id)
-        for chunk in engine.stream(utterance.text, voice, 1.0, seed=seed):
-            if first is None:
-                first = time.perf_counter() - started
-            parts.append(chunk.samples)
+        samples, rate, synthesis_s, first = _synthesize(role, utterance.text, voice, seed)
     except TtsopsError as exc:
         return _failed(role, utterance, exc.message)
     except Exception as exc:  # noqa: BLE001 - a model crashing on a sentence is its verdict
         return _failed(role, utterance, f"{exc!r}")
-    synthesis_s = time.perf_counter() - started
-    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    rate = engine.sample_rate
     if timing_only:
         duration = samples.size / rate
         return UtteranceResult(
@@ -309,14 +337,62 @@ def score_utterance(
         _write_wav(Path(audio_dir) / role / f"{utterance.id}.wav", samples, rate)
     try:
         result = _measure(role, utterance, samples, rate, synthesis_s, first)
-        if _state.references and engine.supports_prompt_audio:
-            result = _with_similarity(result, engine, voice, audio_dir)
+        if _state.references and _can_reference(role):
+            result = _with_similarity(result, role, voice, audio_dir)
     except Exception as exc:  # noqa: BLE001 - any scorer crash becomes a GateError (exit 2)
         raise GateError(
             f"scoring the {role}'s sentence {utterance.id} failed ({exc!r}); the audio was "
             "made, so this is a fault of the gate's scorers, not of the model: report it"
         ) from None
     return result
+
+
+def _can_reference(role: str) -> bool:
+    assert _state is not None
+    if role in _state.speakers:
+        return bool(_state.speakers[role].can_reference)
+    return bool(_state.engines[role].supports_prompt_audio)
+
+
+def _synthesize(
+    role: str, text: str, voice: str, seed: int
+) -> tuple[scorers.FloatArray, int, float, float | None]:
+    """Speak ``text``: samples, their rate, synthesis seconds and first-audio seconds."""
+    assert _state is not None
+    if role in _state.speakers:
+        from ttsops.speech import SpeechRequest
+
+        request = SpeechRequest(text, voice=_service_voice(role, voice), seed=seed)
+        speech = _speak(role, request)
+        # a whole answer: its first audio is its last byte
+        return speech.samples, speech.sample_rate, speech.took_s, speech.took_s
+    engine = _state.engines[role]
+    started = time.perf_counter()
+    first: float | None = None
+    parts = []
+    for chunk in engine.stream(text, voice, 1.0, seed=seed):
+        if first is None:
+            first = time.perf_counter() - started
+        parts.append(chunk.samples)
+    synthesis_s = time.perf_counter() - started
+    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    return samples, engine.sample_rate, synthesis_s, first
+
+
+def _service_voice(role: str, voice: str) -> str | None:
+    """The voice sent to a service: none for its default (its manifest's first voice)."""
+    assert _state is not None
+    return None if voice == _state.manifests[role].voices[0] else voice
+
+
+def _speak(role: str, request: SpeechRequest) -> Speech:
+    """One request to a service role's speaker, alone in flight to that service."""
+    from contextlib import nullcontext
+
+    assert _state is not None
+    lock = _state.config.speak_locks.get(role)
+    with lock if lock is not None else nullcontext():
+        return _state.speakers[role].speak(request)
 
 
 def _measure(
@@ -403,7 +479,7 @@ def _mandarin(utterance: Utterance, at_16k: scorers.FloatArray) -> tuple[str, fl
 
 
 def _with_similarity(
-    result: UtteranceResult, engine: Engine, voice: str, audio_dir: str | None
+    result: UtteranceResult, role: str, voice: str, audio_dir: str | None
 ) -> UtteranceResult:
     """``result`` with the speaker similarity of its sentence spoken with a reference clip.
 
@@ -413,20 +489,31 @@ def _with_similarity(
     from ttsops.speaker import embed, similarity
 
     assert _state is not None
-    reference, wanted = _state.references[sentence_seed(0, result.id) % len(_state.references)]
+    index = sentence_seed(0, result.id) % len(_state.references)
+    reference, wanted = _state.references[index]
     started = time.perf_counter()
     seed = sentence_seed(_state.synthesis_seed, result.id)
     try:
-        chunk = engine.synthesize(result.text, voice, 1.0, seed=seed, reference=reference)
+        if role in _state.speakers:
+            from ttsops.speech import ReferenceClip as Clip
+            from ttsops.speech import SpeechRequest
+
+            clip = Clip(Path(_state.config.references[index].path))
+            request = SpeechRequest(result.text, _service_voice(role, voice), clip, seed=seed)
+            speech = _speak(role, request)
+            samples, rate = np.nan_to_num(speech.samples), speech.sample_rate
+        else:
+            engine = _state.engines[role]
+            chunk = engine.synthesize(result.text, voice, 1.0, seed=seed, reference=reference)
+            samples, rate = np.nan_to_num(chunk.samples), chunk.sample_rate
     except TtsopsError:
         return replace(result, reference_voice=reference.name)
-    samples = np.nan_to_num(chunk.samples)
     if audio_dir is not None:
         where = Path(audio_dir) / result.role / "reference" / f"{result.id}.wav"
-        _write_wav(where, samples, chunk.sample_rate)
+        _write_wav(where, samples, rate)
     score = None
-    if samples.size >= chunk.sample_rate // 2:
-        score = similarity(embed(samples, chunk.sample_rate), wanted)
+    if samples.size >= rate // 2:
+        score = similarity(embed(samples, rate), wanted)
     timings = {**result.timings, "similarity": time.perf_counter() - started}
     metrics = {**result.metrics, "similarity": score}
     return replace(result, metrics=metrics, reference_voice=reference.name, timings=timings)
