@@ -65,15 +65,26 @@ class GradioApp:
             gr.Button("Speak").click(
                 synthesize, [text, clip, clip_text], audio, api_name="synthesize"
             )
+            gr.Button("Say").click(
+                lambda text: synthesize(text, None, ""), [text], audio, api_name="say"
+            )
         self.demo.queue(default_concurrency_limit=2)
         _, self.url, _ = self.demo.launch(
-            server_name="127.0.0.1", prevent_thread_lock=True, quiet=True
+            server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True
         )
         self.url = self.url.rstrip("/")
 
     def close(self) -> None:
         """Stop the server."""
         self.demo.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +163,8 @@ def test_batch_speaks_to_a_gradio_app_and_uploads_prompt_audio(
 def test_a_gradio_app_without_a_reference_input_refuses_prompt_audio_lines(
     tmp_path: Path, gradio_app: GradioApp, joe_engine: Engine
 ) -> None:
-    """No --reference-param: prompt_audio lines fail as unsupported, the others are made."""
+    """An endpoint without a reference input (no --reference-param): prompt_audio lines
+    fail as unsupported before any request, the others are made."""
     _clip(tmp_path / "me.wav", joe_engine)
     tasks = _write(
         tmp_path / "tasks.jsonl",
@@ -163,13 +175,14 @@ def test_a_gradio_app_without_a_reference_input_refuses_prompt_audio_lines(
     )
     done = _ttsops(
         "batch", str(tasks), "--out", "out", "--server", gradio_app.url,
-        "--protocol", "gradio", "--api-name", "/synthesize", "--json", "--quiet",
+        "--protocol", "gradio", "--api-name", "/say", "--json", "--quiet",
         cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 3, done.stdout + done.stderr
     failed = _rows(tmp_path / "out" / "failed.jsonl")
     assert [(f["output_name"], f["code"]) for f in failed] == [("b", "prompt_audio_unsupported")]
     assert (tmp_path / "out" / "a.wav").is_file()
+    assert "Cloned." not in gradio_app.texts
 
 
 def test_protocol_openai_goes_through_the_seam_to_ttsops_serve(
@@ -216,3 +229,35 @@ def test_speech_file_and_flags_that_do_not_fit_are_refused_before_any_request(
     )
     assert empty.returncode == 1 and "has no [speech] table" in " ".join(empty.stderr.split())
     assert not (tmp_path / "o" / "x.wav").exists()
+
+
+@needs_gradio
+def test_version_reads_the_registered_services_speech_table(
+    tmp_path: Path, gradio_app: GradioApp
+) -> None:
+    """--version 1.2.0 of a registered service: its [speech] is used, results name it."""
+    from ttsops.registry import Registry
+    from ttsops.registry.services import register_service
+    from ttsops.settings import load_settings
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "app.py").write_text("# the app\n")
+    (app / "service.toml").write_text(
+        'name = "glmapp"\nlanguages = ["en-US"]\nsample_rate = 22050\n\n'
+        '[command]\nargv = ["python", "app.py"]\nfiles = ["app.py"]\n\n'
+        '[speech]\nprotocol = "gradio"\napi_name = "/synthesize"\n'
+        'reference_audio = "prompt_audio"\nreference_text = "prompt_text"\n'
+    )
+    (tmp_path / "home").mkdir()
+    with Registry.open(load_settings(env={"TTSOPS_HOME": str(tmp_path / "home")})) as registry:
+        register_service(registry, app / "service.toml", version="1.2.0")
+    tasks = _write(tmp_path / "t.jsonl", [{"input_text": "From the ledger.", "output_name": "x"}])
+    done = _ttsops(
+        "batch", str(tasks), "-o", "out", "--server", gradio_app.url, "--version", "1.2.0",
+        "--json", "--quiet", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (row,) = _rows(tmp_path / "out" / "results.jsonl")
+    assert row["model_version"] == "glmapp@1.2.0"
+    assert "From the ledger." in gradio_app.texts

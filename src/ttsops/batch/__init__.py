@@ -6,6 +6,7 @@ from ttsops.batch.client import Backend, BackendInfo, BundleBackend, HttpBackend
 from ttsops.batch.results import ResultRecord
 from ttsops.batch.runner import BatchOptions, Reporter, default_concurrency, run_batch
 from ttsops.batch.sinks import DirSink, Sink, ZipSink, open_sink
+from ttsops.batch.speech_backend import ServiceInfo, SpeakerBackend
 from ttsops.batch.summary import EXIT_FAILED, BatchSummary
 from ttsops.batch.tasks import BadLine, Task, TaskDefaults, read_tasks
 
@@ -21,7 +22,9 @@ __all__ = [
     "HttpBackend",
     "Reporter",
     "ResultRecord",
+    "ServiceInfo",
     "Sink",
+    "SpeakerBackend",
     "Task",
     "TaskDefaults",
     "TaskError",
