@@ -160,7 +160,11 @@ class AgentProcess:
                 self.proc.kill()
                 self.proc.wait()
         pids = [(self.state_dir / "nginx" / "nginx.pid", "nginx", signal.SIGQUIT)]
-        pids += [(p, "ttsops serve", signal.SIGKILL) for p in self.state_dir.glob("slots/*/pid")]
+        for path in self.state_dir.glob("slots/*/pid"):
+            mark = path.with_name("mark")  # a service slot: what its command line holds
+            pids.append(
+                (path, mark.read_text() if mark.is_file() else "ttsops serve", signal.SIGKILL)
+            )
         for path, mark, sig in pids:
             pid = read_pid(path)
             if pid is not None and alive(pid, mark):

@@ -1,0 +1,155 @@
+"""The agent runs a team's own TTS service: command services through real nginx, end to end.
+
+Every version here is a *service* (``service.toml`` with a ``[command]``), a black box to the
+agent: two that wrap a real ``ttsops serve`` of joe (1.0.0 and 1.1.0, OpenAI protocol), and
+three that fail in the ways real services do: one crashes on load, one answers HTTP but no
+speech (``python -m http.server``), one answers silence (``tests/data/silent_service.py``).
+Readiness is a real synthesis through each version's speaker; the canary counts the service
+slots' real traffic from nginx's upstream log and probes them through their speakers.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_fixtures import AgentProcess, LoadGenerator, make_version
+
+from ttsops.registry import Registry
+from ttsops.registry.services import register_service
+from ttsops.service import ServiceManifest
+from ttsops.settings import load_settings
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+[canary]
+steps = [50, 100]
+step_interval_s = 6
+watch_s = 4
+min_requests = 3
+probes_per_window = 3
+min_scored = 3
+[patrol]
+enabled = false
+"""
+
+SILENT = Path(__file__).parent.parent / "data" / "silent_service.py"
+CRASH = "import sys; print('model file missing', flush=True); sys.exit(3)"
+
+
+def _service(root: Path, **fields: Any) -> ServiceManifest:
+    base = {"name": "joesvc", "languages": ["en-US"], "sample_rate": 22050}
+    return ServiceManifest.model_validate({**base, **fields})
+
+
+def _serving(root: Path, bundle: Path) -> ServiceManifest:
+    """A command service that is ``ttsops serve`` of ``bundle`` on its slot's port."""
+    argv = [
+        sys.executable, "-m", "ttsops", "serve", "--bundle", str(bundle),
+        "--host", "127.0.0.1", "--port", "{port}", "--no-ui",
+    ]  # fmt: skip
+    command = {"argv": argv, "env": {"TTSOPS_HOME": str(root / "svc-home")}}
+    return _service(root, command=command, start_timeout_s=90, ready={"interval_s": 0.5})
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory, joe_bundle: Path) -> Iterator[AgentProcess]:
+    """An agent with the service version 1.0.0 live and the others registered."""
+    root = tmp_path_factory.mktemp("services")
+    home = root / "home"
+    home.mkdir()
+    (home / "ttsops.toml").write_text(CONFIG)
+    newer = make_version(joe_bundle, root / "joe-1.1.0", "1.1.0")
+    silent_speech = {"protocol": "http", "path": "/tts", "json_body": '{"text": {{ text|tojson }}}'}
+    web = [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+    versions = {
+        "1.0.0": _serving(root, joe_bundle),
+        "1.1.0": _serving(root, newer),
+        "1.2.0": _service(root, command={"argv": [sys.executable, "-c", CRASH]}),
+        "1.3.0": _service(root, command={"argv": web}, start_timeout_s=3),
+        "1.4.0": _service(
+            root, command={"argv": [sys.executable, str(SILENT), "{port}"]},
+            speech=silent_speech, start_timeout_s=3, ready={"interval_s": 0.3},
+        ),
+    }  # fmt: skip
+    with Registry.open(load_settings(env={"TTSOPS_HOME": str(home)})) as registry:
+        for version, manifest in versions.items():
+            register_service(registry, manifest, base_dir=root, version=version)
+    process = AgentProcess(home)
+    try:
+        process.start()
+        first = process.api("POST", "/v1/deployments", json={"version": "1.0.0"})
+        done = process.wait_terminal(first["id"], timeout_s=150)
+        assert done["state"] == "live", (done["reason"], process.log()[-3000:])
+        yield process
+    finally:
+        process.close()
+
+
+def _live_slot(agent: AgentProcess) -> dict[str, Any]:
+    status = agent.api("GET", "/v1/status")
+    (slot,) = [s for s in status["slots"] if s["weight"] == 100]
+    return slot
+
+
+def test_a_service_canary_goes_live_under_load_and_every_answer_is_traceable(
+    agent: AgentProcess,
+) -> None:
+    """1.0.0 → 1.1.0 in two analysed steps under API load: no request fails, each answer
+    names the version that made it, and the canary's windows count what nginx sent it."""
+    with LoadGenerator(agent.public_url, max_s=150) as load:
+        created = agent.api(
+            "POST", "/v1/deployments", json={"version": "1.1.0", "strategy": "canary"}
+        )
+        done = agent.wait_terminal(created["id"], timeout_s=200)
+    assert done["state"] == "live", (done["reason"], agent.log()[-3000:])
+    assert load.shots and load.failures() == []
+    assert {s.version for s in load.shots} == {"joe@1.0.0", "joe@1.1.0"}
+    events = agent.api("GET", f"/v1/deployments/{done['id']}/events")
+    analyses = [e["data"] for e in events if e["kind"] == "canary.analysis"]
+    assert [a["weight"] for a in analyses if a["action"] == "advance"][:1] == [50]
+    first = analyses[0]
+    # More requests than the probes: the users' requests nginx sent each slot are counted.
+    assert first["canary"]["requests"] > 3 and first["stable"]["requests"] > 3
+    assert first["canary"]["errors"] == 0 and len(first["canary"]["ovrl"]) >= 3
+    status = agent.api("GET", "/v1/status")
+    assert status["live_version"] == "1.1.0" and status["public_ready"] is True
+    live = _live_slot(agent)
+    assert live["kind"] == "service" and "ttsops serve" in live["runs"]
+
+
+def test_a_restarted_agent_adopts_the_running_service_slots(agent: AgentProcess) -> None:
+    """kill -9 the agent: its service slots keep serving and the new agent adopts them."""
+    before = _live_slot(agent)
+    agent.kill()
+    agent.start()
+    after = _live_slot(agent)
+    assert (after["pid"], after["state"], after["version"]) == (before["pid"], "ready", "1.1.0")
+
+
+@pytest.mark.parametrize(
+    ("version", "says"),
+    [
+        ("1.2.0", ["exited with code 3", "model file missing"]),
+        ("1.3.0", ["not ready within 3 s", "501"]),
+        ("1.4.0", ["not ready within 3 s: answered 2.0 s of silence"]),
+    ],
+    ids=["crashes-on-load", "answers-no-speech", "answers-silence"],
+)
+def test_a_failing_service_version_is_rolled_back_saying_why(
+    agent: AgentProcess, version: str, says: list[str]
+) -> None:
+    """Each bad version is rolled back with its own reason; 1.1.0 keeps all the traffic."""
+    created = agent.api("POST", "/v1/deployments", json={"version": version})
+    done = agent.wait_terminal(created["id"], timeout_s=120)
+    assert done["state"] == "rolled_back", (done["reason"], agent.log()[-3000:])
+    for words in says:
+        assert words in done["reason"], done["reason"]
+    status = agent.api("GET", "/v1/status")
+    assert status["live_version"] == "1.1.0"
+    assert [s["version"] for s in status["slots"] if s["weight"] == 100] == ["1.1.0"]
+    assert version not in {s["version"] for s in status["slots"]}
