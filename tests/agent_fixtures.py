@@ -161,9 +161,9 @@ class AgentProcess:
                 self.proc.wait()
         pids = [(self.state_dir / "nginx" / "nginx.pid", "nginx", signal.SIGQUIT)]
         for path in self.state_dir.glob("slots/*/pid"):
-            mark = path.with_name("mark")  # a service slot: what its command line holds
+            marked = path.with_name("mark")  # a service slot: what its command line holds
             pids.append(
-                (path, mark.read_text() if mark.is_file() else "ttsops serve", signal.SIGKILL)
+                (path, marked.read_text() if marked.is_file() else "ttsops serve", signal.SIGKILL)
             )
         for path, mark, sig in pids:
             pid = read_pid(path)

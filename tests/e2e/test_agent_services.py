@@ -123,12 +123,16 @@ def test_a_service_canary_goes_live_under_load_and_every_answer_is_traceable(
 
 
 def test_a_restarted_agent_adopts_the_running_service_slots(agent: AgentProcess) -> None:
-    """kill -9 the agent: its service slots keep serving and the new agent adopts them."""
+    """kill -9 the agent: its service slots keep serving, the new agent adopts them, and its
+    dashboard shows the live slot as a service with its command."""
     before = _live_slot(agent)
     agent.kill()
     agent.start()
     after = _live_slot(agent)
     assert (after["pid"], after["state"], after["version"]) == (before["pid"], "ready", "1.1.0")
+    now = agent.api("GET", "/dashboard/api/now")  # the dashboard shows what the slot runs
+    (shown,) = [s for s in now["slots"] if s["weight"] == 100]
+    assert shown["kind"] == "service" and "ttsops serve" in shown["runs"]
 
 
 @pytest.mark.parametrize(

@@ -75,6 +75,10 @@ class SlotNow(BaseModel):
     pid: int | None
     container: str | None
     detail: str
+    kind: str = "bundle"
+    """``bundle`` (ttsops serve of model files) or ``service`` (a team's own server)."""
+    runs: str | None = None
+    """For a service slot: its command line or image."""
 
 
 class PatrolNow(BaseModel):
