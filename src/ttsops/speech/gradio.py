@@ -140,7 +140,9 @@ class GradioSpeaker:
             kwargs[spec.reference_text] = (clip.text if clip is not None else None) or ""
         params = endpoint["parameters"]
         names = [str(p.get("parameter_name") or p.get("label")) for p in params]
-        unknown = sorted(set(kwargs) - set(names))
+        named = (spec.text, spec.voice, spec.reference_audio, spec.reference_text)
+        mapped = {name for name in named if name is not None}
+        unknown = sorted((set(kwargs) | mapped) - set(names))
         if unknown:
             raise SpeechError(
                 f"{self.where} has no parameter {', '.join(unknown)}; its parameters are "

@@ -235,6 +235,16 @@ def _said(reply: httpx.Response) -> str:
             said = body.get(key)
             if isinstance(said, dict):
                 said = said.get("message", said)
+            elif isinstance(said, list):  # FastAPI's validation errors
+                said = "; ".join(_problem(item) for item in said)
             if said:
                 return " ".join(str(said).split())[:300]
     return " ".join(reply.text.split())[:300] or "(empty body)"
+
+
+def _problem(item: Any) -> str:
+    """One of FastAPI's validation errors: ``body.text: Field required``."""
+    if isinstance(item, dict) and "msg" in item:
+        where = ".".join(str(part) for part in item.get("loc", ()))
+        return f"{where}: {item['msg']}" if where else str(item["msg"])
+    return str(item)
