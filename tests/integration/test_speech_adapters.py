@@ -168,7 +168,21 @@ def _clone_app(calls: list[dict[str, Any]]) -> Any:
         gr.Button("Go").click(
             synthesize, [text, prompt_audio, prompt_text], [note, audio], api_name="synthesize"
         )
+        gr.Button("Numbers").click(numbers, [text], [gr.JSON()], api_name="numbers")
+        gr.Button("Slow").click(slow, [text], [audio], api_name="slow")
     return demo
+
+
+def numbers(text: str) -> list[Any]:
+    """(rate, 16-bit samples) as JSON: half a second of tone per character."""
+    t = np.arange(int(len(text) * 0.5 * RATE)) / RATE
+    return [RATE, np.round(0.3 * 32767 * np.sin(2 * np.pi * 220 * t)).astype(int).tolist()]
+
+
+def slow(text: str) -> None:
+    """Takes longer than the test's timeout."""
+    del text
+    time.sleep(3)
 
 
 def _launch(demo: Any, port: int) -> None:
@@ -237,6 +251,35 @@ def test_gradio_adapter_without_a_clip_sends_none(
         speaker.close()
     assert reason is not None
     assert "this app clones: send a prompt_audio clip" in reason
+
+
+def test_gradio_adapter_decodes_rate_and_samples(
+    clone_app: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """An output of (rate, 16-bit samples) is scaled to float audio at that rate."""
+    url, _ = clone_app
+    speaker = open_speaker(GradioSpeech(protocol="gradio", api_name="/numbers"), url)
+    try:
+        speech = speaker.speak(SpeechRequest("abc"))
+    finally:
+        speaker.close()
+    assert speech.sample_rate == RATE
+    assert speech.duration_s == pytest.approx(1.5)
+    assert float(np.max(np.abs(speech.samples))) == pytest.approx(0.3, abs=0.01)
+
+
+def test_gradio_adapter_gives_up_after_timeout_s(
+    clone_app: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """A call slower than [speech] timeout_s fails saying how long it waited."""
+    url, _ = clone_app
+    spec = GradioSpeech(protocol="gradio", api_name="/slow", timeout_s=1)
+    speaker = open_speaker(spec, url)
+    try:
+        with pytest.raises(SpeechError, match="gave no answer in 1 s; raise"):
+            speaker.speak(SpeechRequest("Wait."))
+    finally:
+        speaker.close()
 
 
 def test_gradio_adapter_connects_once_the_app_is_up(clip: Path) -> None:

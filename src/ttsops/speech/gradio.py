@@ -164,14 +164,7 @@ class GradioSpeaker:
     def _audio_of(self, client: Any, value: Any) -> tuple[Any, int]:
         """Samples and rate of an output: a file (path, URL or FileData) or (rate, samples)."""
         if isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[0], int):
-            samples = np.asarray(value[1])
-            if samples.size == 0:
-                raise SpeechError(f"{self.where} answered no samples")
-            if samples.dtype.kind in "iu":
-                samples = samples / float(np.iinfo(samples.dtype).max + 1)
-            if samples.ndim > 1:
-                samples = samples.mean(axis=1)
-            return np.ascontiguousarray(samples, dtype=np.float32), int(value[0])
+            return _pcm(value[1], self.where), int(value[0])
         url = self._url_of(client, value)
         try:
             reply = httpx.get(
@@ -234,6 +227,26 @@ def _pick_output(result: Any, count: int, index: int, where: str) -> Any:
     if count <= 1:
         return result
     return result[index]
+
+
+def _pcm(data: Any, where: str) -> Any:
+    """``(rate, samples)`` samples as float32 mono: 16-bit (or 32-bit) integers scaled."""
+    try:
+        samples = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SpeechError(
+            f"{where} answered (rate, samples) whose samples are not numbers"
+        ) from None
+    if samples.size == 0:
+        raise SpeechError(f"{where} answered no samples")
+    if samples.ndim > 1:  # (frames, channels), as gr.Audio(type="numpy") holds it
+        samples = samples.mean(axis=1)
+    peak = float(np.max(np.abs(samples)))
+    if peak > 32768:
+        samples = samples / 2**31
+    elif peak > 1.5:
+        samples = samples / 32768
+    return np.ascontiguousarray(samples, dtype=np.float32)
 
 
 def _said(exc: BaseException) -> str:
