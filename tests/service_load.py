@@ -1,0 +1,299 @@
+"""Load on a Gradio service through the router: API calls and real browser presses, traced.
+
+- ``GradioApiLoad``: threads that call a Gradio endpoint the way ``gradio_client`` does —
+  ``GET /config`` (where it picks up session-affinity cookies), ``POST
+  /gradio_api/call/<api>``, the event stream ``GET /gradio_api/call/<api>/<event>``, then the
+  audio file — over one connection with a cookie jar, and check the audio. Each request's
+  ``X-TTSOps-Slot`` (the router names the slot that answered) says which slot made it.
+- ``SlotBook``: the agent's slots by id, polled from its status, so a slot names a version.
+- ``BrowserPresser``: a real Chromium page of the service's web UI that presses Speak every
+  few seconds (one long-lived session, and a fresh one now and then), run from the thread
+  that owns the playwright browser.
+
+Used by the end-to-end service tests and ``bench/service_bench.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+__all__ = ["ApiCall", "BrowserPresser", "GradioApiLoad", "Press", "SlotBook"]
+
+TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call me back after lunch.",
+    "Every morning I walk to the station.",
+)
+
+
+@dataclass
+class ApiCall:
+    """One synthesis through the router: its outcome and the slots that answered it."""
+
+    started: float
+    ended: float = 0.0
+    ok: bool = False
+    error: str = ""
+    slots: list[str] = field(default_factory=list)
+    audio_s: float = 0.0
+
+    @property
+    def slot(self) -> str | None:
+        """The slot that made the audio (the one that answered the event stream)."""
+        return self.slots[-2] if len(self.slots) >= 2 else None
+
+
+class SlotBook:
+    """Slot id → version, from the agent's ``/v1/status``, polled in a thread."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]], every_s: float = 0.5) -> None:
+        self._status = status
+        self._every_s = every_s
+        self.versions: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> SlotBook:
+        self.poll()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.poll()
+
+    def poll(self) -> None:
+        """Record the slots the agent has now."""
+        try:
+            status = self._status()
+        except (httpx.HTTPError, ValueError):
+            return
+        for slot in status.get("slots", []):
+            self.versions.setdefault(str(slot["slot"]), str(slot["version"]))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every_s):
+            self.poll()
+
+    def version(self, slot: str | None) -> str | None:
+        """The version slot ``slot`` ran, if it was ever seen."""
+        return self.versions.get(slot) if slot else None
+
+
+class GradioApiLoad:
+    """Calls ``api`` of the Gradio app at ``url`` from ``threads`` threads until stopped."""
+
+    def __init__(
+        self,
+        url: str,
+        api: str = "synthesize",
+        *,
+        data: Callable[[str, httpx.Client], list[Any]] | None = None,
+        threads: int = 1,
+        pause_s: float = 0.5,
+        timeout_s: float = 60.0,
+        max_s: float = 300.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.api = api.strip("/")
+        self.data = data or (lambda text, _client: [text])
+        self.threads = threads
+        self.pause_s = pause_s
+        self.timeout_s = timeout_s
+        self.max_s = max_s
+        self.calls: list[ApiCall] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._workers: list[threading.Thread] = []
+
+    def __enter__(self) -> GradioApiLoad:
+        deadline = time.monotonic() + self.max_s
+        for n in range(self.threads):
+            worker = threading.Thread(target=self._run, args=(n, deadline), daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(self.timeout_s + 5)
+
+    def failures(self) -> list[ApiCall]:
+        """Calls that got no audio."""
+        return [c for c in self.calls if not c.ok]
+
+    def _run(self, n: int, deadline: float) -> None:
+        sent = n
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            call = self.call(TEXTS[sent % len(TEXTS)])
+            sent += self.threads
+            with self._lock:
+                self.calls.append(call)
+            self._stop.wait(self.pause_s)
+
+    def call(self, text: str) -> ApiCall:
+        """One synthesis, as gradio_client makes it; never raises."""
+        call = ApiCall(started=time.time())
+        try:
+            with httpx.Client(base_url=self.url, timeout=self.timeout_s) as client:
+                self._steps(client, text, call)
+        except (httpx.HTTPError, ValueError, KeyError, RuntimeError) as exc:
+            call.error = call.error or f"{type(exc).__name__}: {exc}"
+        call.ended = time.time()
+        return call
+
+    def _steps(self, client: httpx.Client, text: str, call: ApiCall) -> None:
+        import soundfile
+
+        def got(reply: httpx.Response, what: str) -> httpx.Response:
+            call.slots.append(reply.headers.get("x-ttsops-slot", ""))
+            if reply.status_code != 200:
+                raise RuntimeError(f"{what} answered {reply.status_code}: {reply.text[:200]}")
+            return reply
+
+        got(client.get("/config"), "GET /config")
+        posted = got(
+            client.post(f"/gradio_api/call/{self.api}", json={"data": self.data(text, client)}),
+            "POST call",
+        )
+        event = posted.json()["event_id"]
+        stream = got(client.get(f"/gradio_api/call/{self.api}/{event}"), "GET event")
+        outputs = _completed(stream.text)
+        audio = outputs[0]
+        where = audio.get("url") or f"/gradio_api/file={audio['path']}"
+        wav = got(client.get(where), "GET audio")
+        info = soundfile.info(io.BytesIO(wav.content))
+        call.audio_s = info.frames / info.samplerate
+        if call.audio_s <= 0.2:
+            raise RuntimeError(f"audio of {call.audio_s:.2f} s")
+        call.ok = True
+
+
+def _completed(stream: str) -> list[dict[str, Any]]:
+    """The outputs of a Gradio call's event stream, or ``RuntimeError`` with its error."""
+    event = ""
+    for line in stream.splitlines():
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:") and event in ("complete", "error"):
+            data = line.split(":", 1)[1].strip()
+            if event == "error":
+                raise RuntimeError(f"the app answered an error: {data}")
+            outputs: list[dict[str, Any]] = json.loads(data)
+            return outputs
+    raise RuntimeError(f"the event stream ended without an answer: {stream[-300:]!r}")
+
+
+_PLAYER = """() => {
+    for (const box of document.querySelectorAll('[data-testid^="waveform-"]')) {
+        for (const el of box.querySelectorAll("*")) {
+            const media = el.shadowRoot && el.shadowRoot.querySelector("audio");
+            if (media) return media;
+        }
+    }
+    return document.querySelector("audio");
+}"""
+_HEARD = f"""([previous]) => {{
+    const media = ({_PLAYER})();
+    return !!media && !!media.src && media.src !== previous && media.duration > 0;
+}}"""
+_SRC = f"""() => ({_PLAYER})()?.src || ''"""
+
+
+@dataclass
+class Press:
+    """One press of Speak in a browser session."""
+
+    session: int
+    at: float
+    heard: bool = False
+    slots: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+
+class BrowserPresser:
+    """Real browser sessions on the service's page at ``url``, pressing Speak in turn.
+
+    ``step()`` presses once (in the long-lived session, or every ``fresh_every``-th time in
+    a new context); call it from the thread that owns ``browser``.
+    """
+
+    def __init__(
+        self,
+        browser: Any,
+        url: str,
+        *,
+        fresh_every: int = 4,
+        audio_s: float = 30.0,
+        load_s: float = 90.0,
+        texts: Sequence[str] = TEXTS,
+    ) -> None:
+        self.browser = browser
+        self.url = url
+        self.fresh_every = fresh_every
+        self.audio_s = audio_s
+        self.load_s = load_s
+        self.texts = texts
+        self.presses: list[Press] = []
+        self._contexts: list[Any] = []
+        self._answers: list[str] = []
+        self._main = self._open()
+
+    def _open(self) -> Any:
+        context = self.browser.new_context()
+        self._contexts.append(context)
+        page = context.new_page()
+        page.on("response", self._seen)
+        page.goto(self.url, wait_until="commit")
+        page.get_by_role("button", name="Speak").wait_for(timeout=self.load_s * 1000)
+        return page
+
+    def _seen(self, response: Any) -> None:
+        if "/gradio_api/" in response.url:
+            self._answers.append(response.headers.get("x-ttsops-slot", ""))
+
+    def step(self) -> Press:
+        """One press of Speak; waits for its audio (at most ``audio_s``)."""
+        from playwright.sync_api import TimeoutError as NoAudio
+
+        number = len(self.presses)
+        fresh = self.fresh_every and number % self.fresh_every == self.fresh_every - 1
+        page = self._open() if fresh else self._main
+        press = Press(session=len(self._contexts) - 1 if fresh else 0, at=time.time())
+        page.locator("textarea").first.fill(self.texts[number % len(self.texts)])
+        before = str(page.evaluate(_SRC))
+        self._answers.clear()
+        started = time.monotonic()
+        page.get_by_role("button", name="Speak").click()
+        try:
+            page.wait_for_function(_HEARD, arg=[before], timeout=self.audio_s * 1000)
+            press.heard = True
+        except NoAudio:
+            press.heard = False
+        press.seconds = time.monotonic() - started
+        press.slots = {s for s in self._answers if s}
+        self.presses.append(press)
+        if fresh:
+            page.context.close()
+            self._contexts.remove(page.context)
+        return press
+
+    def failures(self) -> list[Press]:
+        """Presses that got no audio."""
+        return [p for p in self.presses if not p.heard]
+
+    def close(self) -> None:
+        """Close every context."""
+        for context in self._contexts:
+            context.close()
+        self._contexts.clear()
