@@ -21,11 +21,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-__all__ = ["ApiCall", "BrowserPresser", "GradioApiLoad", "Press", "SlotBook"]
+__all__ = ["ApiCall", "BrowserPresser", "GradioApiLoad", "Press", "SlotBook", "upload"]
 
 TEXTS = (
     "The quick brown fox jumps over the lazy dog.",
@@ -179,6 +180,17 @@ class GradioApiLoad:
         call.ok = True
 
 
+def upload(client: httpx.Client, path: Path) -> dict[str, Any]:
+    """Upload a file to the Gradio app (``POST /gradio_api/upload``); the value an endpoint's
+    file input takes."""
+    with path.open("rb") as f:
+        reply = client.post("/gradio_api/upload", files={"files": (path.name, f, "audio/wav")})
+    if reply.status_code != 200:
+        raise RuntimeError(f"upload answered {reply.status_code}: {reply.text[:200]}")
+    (stored,) = reply.json()
+    return {"path": stored, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
 def _completed(stream: str) -> list[dict[str, Any]]:
     """The outputs of a Gradio call's event stream, or ``RuntimeError`` with its error."""
     event = ""
@@ -222,7 +234,8 @@ class Press:
 
 
 class BrowserPresser:
-    """Real browser sessions on the service's page at ``url``, pressing Speak in turn.
+    """Real browser sessions on the service's page at ``url``, pressing ``button`` in turn
+    after typing into the page's first text box.
 
     ``step()`` presses once (in the long-lived session, or every ``fresh_every``-th time in
     a new context); call it from the thread that owns ``browser``.
@@ -233,6 +246,7 @@ class BrowserPresser:
         browser: Any,
         url: str,
         *,
+        button: str = "Speak",
         fresh_every: int = 4,
         audio_s: float = 30.0,
         load_s: float = 90.0,
@@ -240,6 +254,7 @@ class BrowserPresser:
     ) -> None:
         self.browser = browser
         self.url = url
+        self.button = button
         self.fresh_every = fresh_every
         self.audio_s = audio_s
         self.load_s = load_s
@@ -255,7 +270,7 @@ class BrowserPresser:
         page = context.new_page()
         page.on("response", self._seen)
         page.goto(self.url, wait_until="commit")
-        page.get_by_role("button", name="Speak").wait_for(timeout=self.load_s * 1000)
+        page.get_by_role("button", name=self.button).wait_for(timeout=self.load_s * 1000)
         return page
 
     def _seen(self, response: Any) -> None:
@@ -263,7 +278,7 @@ class BrowserPresser:
             self._answers.append(response.headers.get("x-ttsops-slot", ""))
 
     def step(self) -> Press:
-        """One press of Speak; waits for its audio (at most ``audio_s``)."""
+        """One press of the button; waits for its audio (at most ``audio_s``)."""
         from playwright.sync_api import TimeoutError as NoAudio
 
         number = len(self.presses)
@@ -274,7 +289,7 @@ class BrowserPresser:
         before = str(page.evaluate(_SRC))
         self._answers.clear()
         started = time.monotonic()
-        page.get_by_role("button", name="Speak").click()
+        page.get_by_role("button", name=self.button).click()
         try:
             page.wait_for_function(_HEARD, arg=[before], timeout=self.audio_s * 1000)
             press.heard = True

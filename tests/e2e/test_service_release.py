@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,12 +28,18 @@ from container_fixtures import ENGINE, WHY
 try:
     from service_fixtures import BuiltFixture, voxui_image, voxui_service  # noqa: F401 - fixture
     from service_load import BrowserPresser, GradioApiLoad, SlotBook
+    from service_release_kit import (
+        press_while,
+        release,
+        release_cmd,
+        release_env,
+        service_home,
+        traced,
+    )
 except ImportError as exc:  # helper B's fixtures not landed yet
     MISSING = str(exc)
 else:
     MISSING = ""
-
-from ttsops.gate import load_eval_set
 
 pytestmark = [
     pytest.mark.slow,
@@ -43,110 +48,6 @@ pytestmark = [
     pytest.mark.skipif(bool(MISSING), reason=f"service fixtures missing: {MISSING}"),
     pytest.mark.skipif(ENGINE is None, reason=f"no container engine: {WHY}"),
 ]
-
-FIVE = ("pangram-01", "questions-01", "numbers-04", "questions-02", "numbers-06")
-"""Five short sentences of the shipped set: the fewest a verdict may rest on."""
-
-CONFIG = """
-[agent]
-runtime = "container"
-drain_timeout_s = 15
-
-[agent.container]
-memory = "1g"
-
-[canary]
-steps = [50, 100]
-step_interval_s = 6
-watch_s = 4
-min_requests = 3
-probes_per_window = 3
-min_scored = 3
-inconclusive_limit = 20
-
-[patrol]
-enabled = false
-
-[gate]
-eval_set = "{eval_set}"
-workers = 1
-round_size = 5
-timing_sentences = 0
-
-[targets.production]
-agent_url = "{agent_url}"
-token_env = "PROD_TOKEN"
-"""
-
-PRESS_EVERY_S = 3.0
-"""Pause between two presses of Speak."""
-
-
-def write_five(path: Path) -> Path:
-    """The five sentences as a JSONL evaluation set."""
-    rows = [u for u in load_eval_set().utterances if u.id in FIVE]
-    path.write_text(
-        "".join(
-            json.dumps({"id": u.id, "text": u.text, "reference": u.reference}) + "\n" for u in rows
-        ),
-        encoding="utf-8",
-    )
-    return path
-
-
-def service_home(root: Path, config: str = CONFIG) -> AgentProcess:
-    """An agent (not started) whose home has the ttsops.toml above."""
-    home = root / "home"
-    home.mkdir()
-    agent = AgentProcess(home)
-    eval_set = write_five(home / "five.jsonl")
-    (home / "ttsops.toml").write_text(config.format(eval_set=eval_set, agent_url=agent.url))
-    return agent
-
-
-def release_cmd(agent: AgentProcess, *args: str) -> list[str]:
-    """The argv of `ttsops release ARGS --json` as CI runs it."""
-    return [sys.executable, "-m", "ttsops", "release", *args, "--json"]
-
-
-def release_env(agent: AgentProcess) -> dict[str, str]:
-    """CI's environment: the target's token in PROD_TOKEN only."""
-    env = {k: v for k, v in agent.env.items() if k not in ("TTSOPS_TOKEN", "TTSOPS_AGENT_URL")}
-    env.pop("GITHUB_STEP_SUMMARY", None)
-    return env | {"PROD_TOKEN": "test-token", "COLUMNS": "200"}
-
-
-def release(
-    agent: AgentProcess, *args: str, timeout: float = 400
-) -> tuple[int, dict[str, Any], str]:
-    """Run `ttsops release ARGS --json`: exit code, its JSON, its progress (stderr)."""
-    done = subprocess.run(
-        release_cmd(agent, *args),
-        env=release_env(agent),
-        cwd=agent.home,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    try:
-        data: dict[str, Any] = json.loads(done.stdout)
-    except ValueError:
-        data = {}
-    return done.returncode, data, done.stderr + agent.log()[-3000:]
-
-
-def press_while(presser: BrowserPresser, running: Any, until_s: float = 600) -> None:
-    """Press Speak every few seconds while ``running()`` is true."""
-    deadline = time.monotonic() + until_s
-    while running() and time.monotonic() < deadline:
-        presser.step()
-        time.sleep(PRESS_EVERY_S)
-
-
-def traced(book: SlotBook, slots: list[str] | set[str]) -> set[str | None]:
-    """The versions the slots that answered ran."""
-    return {book.version(s) for s in slots if s}
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +91,7 @@ def test_a_web_ui_image_is_released_through_gate_and_canary_under_api_and_browse
         ):
             with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:
                 proc = subprocess.Popen(
-                    release_cmd(voxui, str(service), "--version", "1.1.0"),
+                    release_cmd(str(service), "--version", "1.1.0"),
                     env=release_env(voxui), cwd=voxui.home, stdout=out, stderr=err,
                 )  # fmt: skip
                 press_while(presser, lambda: proc.poll() is None)
