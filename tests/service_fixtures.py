@@ -179,6 +179,12 @@ def _build(engine: ContainerEngine, name: str, tag: str) -> None:
         if engine.kind == "podman":
             args += ["--format", "docker"]
         engine.stream([*args, "--file", str(context / "Dockerfile"), str(context)], None)
+    # Images of this fixture's earlier recipes are of no use now (a running one is kept).
+    repo = tag.rpartition(":")[0]
+    listed = engine.run("images", "--format", "{{.Repository}}:{{.Tag}}", repo, check=False)
+    for old in sorted(set(listed.stdout.split()) - {tag}):
+        if old.startswith(f"{repo}:"):
+            engine.run("rmi", old, check=False)
 
 
 def _link(src: Path, dest: Path, keep: Callable[[Path], bool]) -> None:
