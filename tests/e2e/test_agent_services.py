@@ -10,6 +10,8 @@ slots' real traffic from nginx's upstream log and probes them through their spea
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +20,7 @@ from typing import Any
 import pytest
 from agent_fixtures import AgentProcess, LoadGenerator, make_version
 
-from ttsops.registry import Registry
-from ttsops.registry.services import register_service
 from ttsops.service import ServiceManifest
-from ttsops.settings import load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -76,9 +75,14 @@ def agent(tmp_path_factory: pytest.TempPathFactory, joe_bundle: Path) -> Iterato
             speech=silent_speech, start_timeout_s=3, ready={"interval_s": 0.3},
         ),
     }  # fmt: skip
-    with Registry.open(load_settings(env={"TTSOPS_HOME": str(home)})) as registry:
-        for version, manifest in versions.items():
-            register_service(registry, manifest, base_dir=root, version=version)
+    for version, manifest in versions.items():  # as a team would: ttsops register
+        where = root / "services" / version
+        where.mkdir(parents=True)
+        (where / "service.toml").write_text(manifest.to_toml())
+        subprocess.run(
+            [sys.executable, "-m", "ttsops", "register", str(where), "--version", version],
+            env={**os.environ, "TTSOPS_HOME": str(home)}, check=True, capture_output=True,
+        )  # fmt: skip
     process = AgentProcess(home)
     try:
         process.start()

@@ -228,3 +228,13 @@ def test_the_patrol_probe_of_a_service_catches_silence_and_no_answer(tmp_path: P
         assert probe_speaker(refused, "Hello there.") is not None
     finally:
         refused.close()
+
+
+def test_ttsops_status_marks_a_service_slot() -> None:
+    """The slots table says which slot runs a team's own service, beside its pid."""
+    from ttsops.cli.deploy import slot_rows
+
+    row = {"slot": "blue", "version": "1.0.0", "state": "ready", "weight": 100}
+    row |= {"backup": False, "port": 4001, "pid": 77, "kind": "service"}
+    assert slot_rows([row])[0][-1] == "pid 77 (service)"
+    assert slot_rows([{**row, "kind": "bundle"}])[0][-1] == "pid 77"

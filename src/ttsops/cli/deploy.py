@@ -220,11 +220,13 @@ def slot_rows(slots: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 def _runs_as(slot: dict[str, Any]) -> str | None:
-    """``pid N``, ``container ID``, or None once a process slot has exited."""
+    """``pid N``, ``container ID``, or None once a process slot has exited; ``(service)``
+    after it for a slot of a service version."""
+    tag = " (service)" if slot.get("kind") == "service" else ""
     if slot.get("container"):
-        return f"container {slot['container']}"
+        return f"container {slot['container']}{tag}"
     if slot.get("pid") is not None:
-        return f"pid {slot['pid']}"
+        return f"pid {slot['pid']}{tag}"
     return None
 
 
