@@ -37,7 +37,7 @@ def stop_host(settings: Settings, state_dir: Path) -> list[Stopped]:
         stop_pid(agent_pid, "ttsops agent", grace_s=20)
         done.append(Stopped("agent", "agent", f"pid {agent_pid}"))
     drain = settings.agent.drain_timeout_s
-    processes = SlotRuntime(state_dir, _no_fetch, drain_timeout_s=drain)
+    processes = SlotRuntime(state_dir, _no_fetch, drain_timeout_s=drain, probe=False)
     for slot in SLOT_NAMES:
         info = processes.status(slot)
         if info is not None and info.pid is not None:

@@ -89,8 +89,10 @@ class SlotRuntime:
         serve_args: Sequence[str] = (),
         drain_timeout_s: float = 30.0,
         log_max_bytes: int = 10_000_000,
+        probe: bool = True,
     ) -> None:
-        """``fetch(version)`` returns a verified bundle directory of that version."""
+        """``fetch(version)`` returns a verified bundle directory of that version; without
+        ``probe`` (``ttsops down``) a service slot found starting is not probed here."""
         self.root = state_dir / "slots"
         self.fetch = fetch
         self.serve_args = list(serve_args)
@@ -98,6 +100,7 @@ class SlotRuntime:
         self.log_max_bytes = log_max_bytes
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self.prober = ReadinessProber()
+        self.probe = probe
 
     def _dir(self, slot: str) -> Path:
         return self.root / slot
@@ -188,6 +191,8 @@ class SlotRuntime:
         """Make sure the prober of ``slot``'s service process runs (after a start or restart)."""
         where = self._dir(slot)
         service = None
+        if not self.probe:
+            return
         with contextlib.suppress(OSError, TtsopsError):
             bundle = Path((where / "bundle").read_text().strip())
             service = service_of(bundle)

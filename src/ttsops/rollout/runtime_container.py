@@ -139,7 +139,10 @@ class ContainerSlotRuntime:
             return info("failed", f"its version dir is gone from {where}; deploy it again")
         marker = read_marker(where, owner)
         if marker is None or marker.state == "starting":
-            started = float((where / "started").read_text().strip() or time.time())
+            try:
+                started = float((where / "started").read_text().strip())
+            except (FileNotFoundError, ValueError):
+                started = time.time()
             self.prober.ensure(
                 where, owner, service=service, version_dir=bundle, port=port,
                 started_at=started, alive=lambda: self.slots_api.running(container_id),
