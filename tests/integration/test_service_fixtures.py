@@ -232,13 +232,27 @@ def test_glmapp_refuses_a_reference_that_is_not_audio(
     _spoke(speaker.speak(SpeechRequest("Still here after a bad request.")))
 
 
-def test_glmapp_exits_0_on_sigterm(
+def test_glmapp_finishes_the_synthesis_in_flight_on_sigterm_and_exits_0(
     glmapp: tuple[ServiceManifest, Speaker, subprocess.Popen[bytes], Path],
 ) -> None:
-    """SIGTERM ends glmapp with exit 0 (after any in-flight synthesis)."""
-    _, _, proc, log = glmapp
-    proc.send_signal(signal.SIGTERM)
+    """SIGTERM while a long synthesis runs: that request still gets its speech, then glmapp
+    exits 0."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, speaker, proc, log = glmapp
+    long_text = " ".join(["The rollout waits for this sentence to finish before it stops."] * 6)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(speaker.speak, SpeechRequest(long_text))
+        deadline = time.monotonic() + 60
+        while f"synthesizing {len(long_text)} characters" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            assert not pending.done(), pending.result()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        speech = pending.result(timeout=120)
+    assert speech.duration_s > 5
     assert proc.wait(60) == 0, log.read_text()
+    assert "SIGTERM: finishing in-flight syntheses" in log.read_text()
 
 
 @pytest.mark.container

@@ -112,6 +112,7 @@ def main() -> int:
                 raise gr.Error(str(exc)) from None
             _log(f"prompt {seconds:.2f} s, prompt_text {prompt_text!r} (joe cannot clone it)")
         with _busy:
+            _log(f"synthesizing {len(text)} characters")
             chunks = list(voice.synthesize(text))
             samples = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
             return _write_wav(samples, rate)
@@ -146,6 +147,7 @@ def main() -> int:
     deadline = time.monotonic() + GRACE_S
     while _busy.count and time.monotonic() < deadline:
         time.sleep(0.1)
+    time.sleep(1.0)  # the queue sends the last results to their clients
     demo.close()
     _log("stopped")
     sys.stdout.flush()

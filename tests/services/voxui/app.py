@@ -100,6 +100,7 @@ def main() -> int:
         if FAIL == "hang":
             threading.Event().wait()  # never returns
         with _busy:
+            _log(f"synthesizing {len(text)} characters")
             chunks = list(voice.synthesize(text))
             samples = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
             if FAIL == "silence":
@@ -128,6 +129,7 @@ def main() -> int:
     deadline = time.monotonic() + GRACE_S
     while _busy.count and time.monotonic() < deadline:
         time.sleep(0.1)
+    time.sleep(1.0)  # the queue sends the last results to their clients
     demo.close()
     _log("stopped")
     sys.stdout.flush()
