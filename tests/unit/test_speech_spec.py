@@ -18,6 +18,7 @@ from ttsops.speech import (
     HttpSpeech,
     OpenAISpeech,
     ReferenceClip,
+    Speaker,
     Speech,
     SpeechRequest,
     check_ready,
@@ -137,6 +138,8 @@ def test_open_speaker_picks_the_adapter_of_the_protocol() -> None:
     http = open_speaker(HttpSpeech(protocol="http"), "http://127.0.0.1:9")
     try:
         assert isinstance(gradio, GradioSpeaker)
+        assert isinstance(gradio, Speaker)
+        assert isinstance(http, Speaker)
         assert gradio.base_url == "http://127.0.0.1:9/ui/"
         assert not gradio.can_reference
         assert isinstance(http, HttpSpeaker)
