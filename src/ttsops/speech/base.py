@@ -144,7 +144,7 @@ def _decode_with_av(data: bytes, *, where: str) -> tuple[FloatArray, int]:
     from ttsops.errors import SpeechError
 
     try:
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), mode="r") as container:
             stream = container.streams.audio[0]
             rate = int(stream.rate or 0)
             parts = [
