@@ -42,6 +42,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+READY_CLIP_DIR = "ready"
+"""Where a version keeps its readiness check's reference clip."""
+
+
+def _resolve_ready(manifest: ServiceManifest, base_dir: Path) -> ServiceManifest:
+    clip = manifest.ready.reference
+    if clip is None:
+        return manifest
+    path = (base_dir / clip).resolve()
+    if not path.is_file():
+        raise ServiceError(
+            f"service {manifest.name}: [ready] reference {clip} is not a file under {base_dir}; "
+            "give a short clip of speech the readiness check can send"
+        )
+    ready = manifest.ready.model_copy(update={"reference": str(path)})
+    return manifest.model_copy(update={"ready": ready})
+
+
 def resolve_service(
     manifest: ServiceManifest,
     base_dir: Path,
@@ -51,8 +69,10 @@ def resolve_service(
     """Pin what runs: an absolute ``cwd`` and each file's sha256, or the image's id.
 
     ``base_dir`` is where ``service.toml`` was read from (a relative ``cwd`` is under it);
-    ``image_id_of(reference)`` asks the container engine for an image's id.
+    ``image_id_of(reference)`` asks the container engine for an image's id. A ``[ready]``
+    reference clip becomes an absolute path.
     """
+    manifest = _resolve_ready(manifest, base_dir)
     if manifest.command is not None:
         cwd = (base_dir / manifest.command.cwd).resolve()
         if not cwd.is_dir():
@@ -102,9 +122,20 @@ def check_command_files(manifest: ServiceManifest) -> None:
 def write_service_bundle(manifest: ServiceManifest, out_dir: Path) -> Manifest:
     """Write ``service.toml`` (resolved) and its ``bundle.toml`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    body = manifest.model_copy(update={"version": "0.0.0"})
+    files: dict[str, FileEntry] = {}
+    ready = manifest.ready
+    if ready.reference is not None and Path(ready.reference).is_absolute():
+        clip = Path(ready.reference)
+        rel = f"{READY_CLIP_DIR}/{clip.name}"
+        (out_dir / READY_CLIP_DIR).mkdir(exist_ok=True)
+        data = clip.read_bytes()
+        (out_dir / rel).write_bytes(data)
+        files[rel] = FileEntry(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        ready = ready.model_copy(update={"reference": rel})
+    body = manifest.model_copy(update={"version": "0.0.0", "ready": ready})
     text = body.to_toml().encode("utf-8")
     (out_dir / SERVICE_MANIFEST).write_bytes(text)
+    files[SERVICE_MANIFEST] = FileEntry(sha256=hashlib.sha256(text).hexdigest(), size=len(text))
     bundle = Manifest(
         name=manifest.name,
         version=manifest.version,
@@ -112,9 +143,7 @@ def write_service_bundle(manifest: ServiceManifest, out_dir: Path) -> Manifest:
         sample_rate=manifest.sample_rate,
         languages=manifest.languages,
         voices=manifest.voices,
-        files={
-            SERVICE_MANIFEST: FileEntry(sha256=hashlib.sha256(text).hexdigest(), size=len(text))
-        },
+        files=files,
         engine_options={"kind": manifest.kind},
         source=manifest.source,
     )
@@ -136,4 +165,8 @@ def service_of(bundle_dir: Path) -> ServiceManifest | None:
     if bundle.engine != SERVICE_ENGINE:
         return None
     service = load_service_manifest(bundle_dir / SERVICE_MANIFEST)
-    return service.model_copy(update={"version": bundle.version, "source": bundle.source})
+    update: dict[str, object] = {"version": bundle.version, "source": bundle.source}
+    if service.ready.reference is not None:
+        clip = (bundle_dir / service.ready.reference).resolve()
+        update["ready"] = service.ready.model_copy(update={"reference": str(clip)})
+    return service.model_copy(update=update)

@@ -124,6 +124,14 @@ class ReadyCheck(_Strict):
     interval_s: float = Field(default=2.0, gt=0)
     """Pause between attempts while the service loads."""
 
+    reference: str | None = None
+    """A reference clip the check sends, for an app that will not speak without one (a
+    cloning model): a path relative to ``service.toml``'s directory. Registering copies it
+    into the version, so every slot's check sends the same clip."""
+
+    reference_text: str | None = None
+    """What ``reference`` says (``prompt_text``)."""
+
 
 class ServiceManifest(_Strict):
     """A service version: how to start it, reach its speech, and know it is ready."""

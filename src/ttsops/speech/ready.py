@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ttsops.errors import TtsopsError
-from ttsops.speech.base import Speaker, SpeechRequest, is_silent
+from ttsops.speech.base import ReferenceClip, Speaker, SpeechRequest, is_silent
 
 if TYPE_CHECKING:
     from ttsops.service.manifest import ReadyCheck
@@ -15,11 +15,19 @@ __all__ = ["check_ready"]
 
 def check_ready(speaker: Speaker, ready: ReadyCheck) -> str | None:
     """None when ``speaker`` answered ``ready.text`` with more than ``ready.min_audio_s`` of
-    audio that is not silence; otherwise why not, in one line. Never raises."""
+    audio that is not silence; otherwise why not, in one line. Never raises.
+
+    With a ``[ready] reference`` clip (an app that will not speak without one) the clip is
+    sent along, when the speaker can send one."""
+    from pathlib import Path
+
     import httpx
 
+    clip = None
+    if ready.reference is not None and speaker.can_reference:
+        clip = ReferenceClip(Path(ready.reference), ready.reference_text)
     try:
-        speech = speaker.speak(SpeechRequest(text=ready.text))
+        speech = speaker.speak(SpeechRequest(text=ready.text, reference=clip))
     except TtsopsError as exc:
         return _line(exc.message)
     except httpx.HTTPError as exc:
