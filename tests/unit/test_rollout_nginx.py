@@ -120,7 +120,20 @@ def test_the_cookie_is_set_for_page_loads_and_moved_sessions_only() -> None:
         r"~(^|[ ,])127\.0\.0\.1:41002$": "green",
         r"~(^|[ ,])127\.0\.0\.1:41001$": "blue",
     }
-    assert _map(text, "map $http_accept $ttsops_page") == {"default": "0", "~text/html": "1"}
+    page = _map(text, 'map "$http_accept|$uri" $ttsops_page')
+    assert page["default"] == "0"
+    starts = [re.compile(key[1:]) for key, value in page.items() if value == "1"]
+
+    def starts_session(accept: str, uri: str) -> bool:
+        return any(p.search(f"{accept}|{uri}") for p in starts)
+
+    assert starts_session("text/html,application/xhtml+xml,*/*", "/")
+    # a Gradio client's first request: its job's later requests must reach the same slot
+    for uri in ("/config", "/ui/config", "/gradio_api/upload", "/gradio_api/queue/join",
+                "/gradio_api/call/synthesize"):  # fmt: skip
+        assert starts_session("*/*", uri), uri
+    assert not starts_session("*/*", "/v1/audio/speech")  # OpenAI clients keep the split
+    assert not starts_session("application/json", "/gradio_api/file=/tmp/a.wav")
 
 
 def test_a_slot_that_left_the_routes_has_no_cookie_route() -> None:
