@@ -89,7 +89,7 @@ def test_a_command_app_is_released_through_gate_and_canary_under_upload_and_brow
     try:
         with (
             SlotBook(lambda: agent.api("GET", "/v1/status")) as book,
-            GradioApiLoad(agent.public_url, data=with_clip, pause_s=0.5) as load,
+            GradioApiLoad(agent.public_url, data=with_clip, pause_s=0.5, max_s=1800) as load,
             (tmp_path / "out").open("w") as out,
             (tmp_path / "err").open("w") as err,
         ):

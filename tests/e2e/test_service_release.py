@@ -87,7 +87,7 @@ def test_a_web_ui_image_is_released_through_gate_and_canary_under_api_and_browse
     try:
         with (
             SlotBook(lambda: voxui.api("GET", "/v1/status")) as book,
-            GradioApiLoad(voxui.public_url, threads=1, pause_s=0.5) as load,
+            GradioApiLoad(voxui.public_url, threads=1, pause_s=0.5, max_s=1800) as load,
         ):
             with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:
                 proc = subprocess.Popen(
