@@ -13,16 +13,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_fixtures import AgentProcess, LoadGenerator, make_version
+from agent_fixtures import AgentProcess, Listener, LoadGenerator, make_version
 
 from ttsops.service import ServiceManifest
 
 pytestmark = pytest.mark.slow
+
+QUIET = "quiet"
+"""The file whose existence makes version 1.5.0 go silent."""
 
 CONFIG = """
 [canary]
@@ -33,7 +37,10 @@ min_requests = 3
 probes_per_window = 3
 min_scored = 3
 [patrol]
-enabled = false
+interval_s = 1
+failures = 3
+timeout_s = 20
+webhook_url = "{webhook}"
 """
 
 SILENT = Path(__file__).parent.parent / "data" / "silent_service.py"
@@ -56,12 +63,22 @@ def _serving(root: Path, bundle: Path) -> ServiceManifest:
 
 
 @pytest.fixture(scope="module")
-def agent(tmp_path_factory: pytest.TempPathFactory, joe_bundle: Path) -> Iterator[AgentProcess]:
+def listener() -> Iterator[Listener]:
+    """The webhook receiver of the module's agent."""
+    found = Listener()
+    yield found
+    found.close()
+
+
+@pytest.fixture(scope="module")
+def agent(
+    tmp_path_factory: pytest.TempPathFactory, joe_bundle: Path, listener: Listener
+) -> Iterator[AgentProcess]:
     """An agent with the service version 1.0.0 live and the others registered."""
     root = tmp_path_factory.mktemp("services")
     home = root / "home"
     home.mkdir()
-    (home / "ttsops.toml").write_text(CONFIG)
+    (home / "ttsops.toml").write_text(CONFIG.replace("{webhook}", listener.url))
     newer = make_version(joe_bundle, root / "joe-1.1.0", "1.1.0")
     silent_speech = {"protocol": "http", "path": "/tts", "json_body": '{"text": {{ text|tojson }}}'}
     web = [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
@@ -73,6 +90,11 @@ def agent(tmp_path_factory: pytest.TempPathFactory, joe_bundle: Path) -> Iterato
         "1.4.0": _service(
             root, command={"argv": [sys.executable, str(SILENT), "{port}"]},
             speech=silent_speech, start_timeout_s=3, ready={"interval_s": 0.3},
+        ),
+        "1.5.0": _service(
+            root, speech=silent_speech, start_timeout_s=20, ready={"interval_s": 0.3},
+            command={"argv": [sys.executable, str(SILENT), "{port}", "--tone-until",
+                              str(root / QUIET)]},
         ),
     }  # fmt: skip
     for version, manifest in versions.items():  # as a team would: ttsops register
@@ -142,7 +164,7 @@ def test_a_restarted_agent_adopts_the_running_service_slots(agent: AgentProcess)
 @pytest.mark.parametrize(
     ("version", "says"),
     [
-        ("1.2.0", ["exited with code 3", "model file missing"]),
+        ("1.2.0", ["failed to start: exited with code 3: model file missing"]),
         ("1.3.0", ["not ready within 3 s", "501"]),
         ("1.4.0", ["not ready within 3 s: answered 2.0 s of silence"]),
     ],
@@ -161,3 +183,24 @@ def test_a_failing_service_version_is_rolled_back_saying_why(
     assert status["live_version"] == "1.1.0"
     assert [s["version"] for s in status["slots"] if s["weight"] == 100] == ["1.1.0"]
     assert version not in {s["version"] for s in status["slots"]}
+
+
+def test_the_patrol_catches_a_live_service_gone_silent_and_rolls_it_back(
+    agent: AgentProcess, listener: Listener
+) -> None:
+    """1.5.0 speaks (a tone) and goes live, then answers silence: the patrol probes it in its
+    own protocol through the router, and three silent answers roll it back to 1.1.0."""
+    created = agent.api("POST", "/v1/deployments", json={"version": "1.5.0"})
+    done = agent.wait_terminal(created["id"])
+    assert done["state"] == "live", (done["reason"], agent.log()[-3000:])
+    (agent.home.parent / QUIET).touch()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        status = agent.api("GET", "/v1/status")
+        if status["live_version"] == "1.1.0" and status["active_deployment"] is None:
+            break
+        time.sleep(0.5)
+    assert status["live_version"] == "1.1.0", agent.log()[-3000:]
+    (alert,) = [body for body in listener.bodies if body["kind"] == "patrol.failed"]
+    assert alert["version"] == "1.5.0" and "answered 2.0 s of silence" in alert["reason"]
+    assert alert["details"]["heal"].startswith("rollback to 1.1.0")

@@ -151,10 +151,13 @@ def test_a_command_that_crashes_on_load_is_exited_with_its_code_and_log(tmp_path
     crash = "import sys; print('model file missing', flush=True); sys.exit(3)"
     version = _version(tmp_path, "crashy", command={"argv": [sys.executable, "-c", crash]})
     runtime = SlotRuntime(tmp_path / "state", lambda _: version)
+    earlier = tmp_path / "state" / "slots" / "green" / "serve.log"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("INFO: an earlier version shut down\n")  # the slot's log before
     runtime.start("green", "1.0.0")
     info = _settle(runtime, "green")
     assert (info.state, info.kind) == ("exited", "service")
-    assert "code 3" in info.detail and "model file missing" in info.detail
+    assert info.detail == "exited with code 3: model file missing"
     runtime.stop("green")
 
 

@@ -165,6 +165,8 @@ class SlotRuntime:
         for name, text in (("kind", "service"), ("mark", mark), ("bundle", str(bundle))):
             write_atomic(where / name, text)
         write_atomic(where / "started", repr(time.time()))
+        log_path = where / "serve.log"
+        write_atomic(where / "log_start", str(log_path.stat().st_size if log_path.exists() else 0))
         try:
             with (where / "serve.log").open("ab") as log:
                 proc = subprocess.Popen(
@@ -303,14 +305,18 @@ class SlotRuntime:
         child = self._children.get(pid)
         code = child.poll() if child is not None else None
         try:
-            tail = (where / "serve.log").read_text(errors="replace").strip().splitlines()[-5:]
+            text = (where / "serve.log").read_bytes()
         except FileNotFoundError:
-            tail = []
+            text = b""
+        start = int(_read(where / "log_start") or 0)
+        if service_dir(where) is not None and start <= len(text):
+            text = text[start:]  # only this process's lines, not the slot's earlier ones
+        tail = text.decode(errors="replace").strip().splitlines()[-5:]
         said = " | ".join(line.strip() for line in tail)[-600:]
         return f"exited with code {code}" + (f": {said}" if said else "")
 
 
-_SERVICE_FILES = ("kind", "mark", "bundle", "started", "ready.json")
+_SERVICE_FILES = ("kind", "mark", "bundle", "started", "log_start", "ready.json")
 
 
 def service_dir(slot_dir: Path) -> Path | None:

@@ -210,9 +210,10 @@ class NginxRouter:
                     reply = client.get(f"{self.url}/version")
                 if not wanted and reply.status_code == 503:
                     return
-                # A service may have no /version: the slot nginx names as the answerer counts.
+                # A service may have no /version: the slot nginx names as the answerer counts,
+                # whatever it answered, unless nginx could not reach it (502, 504).
                 slot = reply.headers.get("x-ttsops-slot")
-                reached = reply.status_code < 500 and slot in slots
+                reached = reply.status_code not in (502, 504) and slot in slots
                 seen = f"slot {slot}" if slot else None
                 if reply.status_code == 200 and reply.headers.get("content-type", "").startswith(
                     "application/json"
