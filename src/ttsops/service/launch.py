@@ -11,6 +11,7 @@ process group, then SIGKILL; a container is stopped with a timeout, then removed
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -29,6 +30,9 @@ from ttsops.service.manifest import ServiceManifest, load_service_manifest
 from ttsops.speech import Speaker, open_speaker
 
 __all__ = ["LOG_TAIL_LINES", "STOP_TIMEOUT_S", "free_port", "load_service", "running_service"]
+
+_SERVICE_IDS = itertools.count(1)
+"""Numbers the podman API services this process starts (one socket each)."""
 
 STOP_TIMEOUT_S = 10.0
 """How long a stopped service may take to exit before it is killed."""
@@ -259,7 +263,9 @@ def _docker_host(stack: ExitStack) -> str:
             "an image service needs the Docker API: set DOCKER_HOST (docker's socket) or "
             "install podman"
         )
-    service = PodmanService(engine, f"podman-service-{os.getpid()}")
+    # one socket per running service: a gate starts candidate and baseline side by side,
+    # and a second service of the same name would unlink the first one's socket
+    service = PodmanService(engine, f"podman-service-{os.getpid()}-{next(_SERVICE_IDS)}")
     url = service.start()
     stack.callback(service.stop)
     return url
