@@ -28,9 +28,8 @@ gives (``WorkerConfig.services``), one request at a time per service across all 
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +39,14 @@ from ttsops.errors import GateError, TtsopsError
 from ttsops.gate import scorers
 from ttsops.gate.corpus import Utterance, language_of
 from ttsops.gate.results import Role, UtteranceResult
+from ttsops.gate.speaking import (
+    can_reference,
+    open_service_speaker,
+    sentence_seed,
+    synthesize,
+    with_similarity,
+    write_wav,
+)
 
 if TYPE_CHECKING:
     from ttsops.bundle import Manifest
@@ -47,7 +54,7 @@ if TYPE_CHECKING:
     from ttsops.gate.asr import Transcriber
     from ttsops.gate.mos import Dnsmos
     from ttsops.gate.whisper import Whisper
-    from ttsops.speech import Speaker, Speech, SpeechRequest
+    from ttsops.speech import Speaker
 
 __all__ = [
     "ReferenceClip",
@@ -141,12 +148,6 @@ class WorkerState:
 _state: WorkerState | None = None
 
 
-def sentence_seed(synthesis_seed: int, utterance_id: str) -> int:
-    """The synthesis seed of one sentence: stable across runs and processes, 0 ≤ seed < 2³¹."""
-    digest = hashlib.sha256(f"{synthesis_seed}:{utterance_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
-
-
 def voice_for(manifest: Manifest, language: str) -> str:
     """The voice that speaks ``language``: the default, unless it speaks another one.
 
@@ -179,7 +180,7 @@ def _load(state: WorkerState, role: str) -> None:
     try:
         manifest = load_manifest(Path(path))  # the parent verified the digests
         if manifest.engine == "service":
-            state.speakers[role] = _open_speaker(state, role, Path(path))
+            state.speakers[role] = open_service_speaker(state, role, Path(path))
             state.voices[role] = manifest.voices[0]
             state.manifests[role] = manifest
             return
@@ -196,18 +197,6 @@ def _load(state: WorkerState, role: str) -> None:
         state.manifests[role] = manifest
     finally:
         state.load_s[role] = time.perf_counter() - started
-
-
-def _open_speaker(state: WorkerState, role: str, path: Path) -> Speaker:
-    """The speaker of a service role at the URL the parent started it on."""
-    from ttsops.service import service_of
-    from ttsops.speech import open_speaker
-
-    url = state.config.services.get(role)
-    service = service_of(path)
-    if url is None or service is None:
-        raise GateError(f"the {role} is a service version, and it was not started")
-    return open_speaker(service.speech, url)
 
 
 def init_worker(
@@ -312,7 +301,7 @@ def score_utterance(
     voice = voice_for(_state.manifests[role], utterance.language)
     seed = sentence_seed(_state.synthesis_seed, utterance.id)
     try:
-        samples, rate, synthesis_s, first = _synthesize(role, utterance.text, voice, seed)
+        samples, rate, synthesis_s, first = synthesize(_state, role, utterance.text, voice, seed)
     except TtsopsError as exc:
         return _failed(role, utterance, exc.message)
     except Exception as exc:  # noqa: BLE001 - a model crashing on a sentence is its verdict
@@ -334,65 +323,17 @@ def score_utterance(
             language=utterance.language,
         )
     if audio_dir is not None:
-        _write_wav(Path(audio_dir) / role / f"{utterance.id}.wav", samples, rate)
+        write_wav(Path(audio_dir) / role / f"{utterance.id}.wav", samples, rate)
     try:
         result = _measure(role, utterance, samples, rate, synthesis_s, first)
-        if _state.references and _can_reference(role):
-            result = _with_similarity(result, role, voice, audio_dir)
+        if _state.references and can_reference(_state, role):
+            result = with_similarity(_state, result, role, voice, audio_dir)
     except Exception as exc:  # noqa: BLE001 - any scorer crash becomes a GateError (exit 2)
         raise GateError(
             f"scoring the {role}'s sentence {utterance.id} failed ({exc!r}); the audio was "
             "made, so this is a fault of the gate's scorers, not of the model: report it"
         ) from None
     return result
-
-
-def _can_reference(role: str) -> bool:
-    assert _state is not None
-    if role in _state.speakers:
-        return bool(_state.speakers[role].can_reference)
-    return bool(_state.engines[role].supports_prompt_audio)
-
-
-def _synthesize(
-    role: str, text: str, voice: str, seed: int
-) -> tuple[scorers.FloatArray, int, float, float | None]:
-    """Speak ``text``: samples, their rate, synthesis seconds and first-audio seconds."""
-    assert _state is not None
-    if role in _state.speakers:
-        from ttsops.speech import SpeechRequest
-
-        request = SpeechRequest(text, voice=_service_voice(role, voice), seed=seed)
-        speech = _speak(role, request)
-        # a whole answer: its first audio is its last byte
-        return speech.samples, speech.sample_rate, speech.took_s, speech.took_s
-    engine = _state.engines[role]
-    started = time.perf_counter()
-    first: float | None = None
-    parts = []
-    for chunk in engine.stream(text, voice, 1.0, seed=seed):
-        if first is None:
-            first = time.perf_counter() - started
-        parts.append(chunk.samples)
-    synthesis_s = time.perf_counter() - started
-    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    return samples, engine.sample_rate, synthesis_s, first
-
-
-def _service_voice(role: str, voice: str) -> str | None:
-    """The voice sent to a service: none for its default (its manifest's first voice)."""
-    assert _state is not None
-    return None if voice == _state.manifests[role].voices[0] else voice
-
-
-def _speak(role: str, request: SpeechRequest) -> Speech:
-    """One request to a service role's speaker, alone in flight to that service."""
-    from contextlib import nullcontext
-
-    assert _state is not None
-    lock = _state.config.speak_locks.get(role)
-    with lock if lock is not None else nullcontext():
-        return _state.speakers[role].speak(request)
 
 
 def _measure(
@@ -476,52 +417,3 @@ def _mandarin(utterance: Utterance, at_16k: scorers.FloatArray) -> tuple[str, fl
     except WhisperTimeoutError:
         return "", 1.0
     return transcript, character_error_rate(utterance.reference, transcript)
-
-
-def _with_similarity(
-    result: UtteranceResult, role: str, voice: str, audio_dir: str | None
-) -> UtteranceResult:
-    """``result`` with the speaker similarity of its sentence spoken with a reference clip.
-
-    The clip is chosen by the sentence's id, so candidate and baseline pair up; a model
-    that fails to speak with a reference gets no similarity (missing, never a pass).
-    """
-    from ttsops.speaker import embed, similarity
-
-    assert _state is not None
-    index = sentence_seed(0, result.id) % len(_state.references)
-    reference, wanted = _state.references[index]
-    started = time.perf_counter()
-    seed = sentence_seed(_state.synthesis_seed, result.id)
-    try:
-        if role in _state.speakers:
-            from ttsops.speech import ReferenceClip as Clip
-            from ttsops.speech import SpeechRequest
-
-            clip = Clip(Path(_state.config.references[index].path))
-            request = SpeechRequest(result.text, _service_voice(role, voice), clip, seed=seed)
-            speech = _speak(role, request)
-            samples, rate = np.nan_to_num(speech.samples), speech.sample_rate
-        else:
-            engine = _state.engines[role]
-            chunk = engine.synthesize(result.text, voice, 1.0, seed=seed, reference=reference)
-            samples, rate = np.nan_to_num(chunk.samples), chunk.sample_rate
-    except TtsopsError:
-        return replace(result, reference_voice=reference.name)
-    if audio_dir is not None:
-        where = Path(audio_dir) / result.role / "reference" / f"{result.id}.wav"
-        _write_wav(where, samples, rate)
-    score = None
-    if samples.size >= rate // 2:
-        score = similarity(embed(samples, rate), wanted)
-    timings = {**result.timings, "similarity": time.perf_counter() - started}
-    metrics = {**result.metrics, "similarity": score}
-    return replace(result, metrics=metrics, reference_voice=reference.name, timings=timings)
-
-
-def _write_wav(path: Path, samples: scorers.FloatArray, rate: int) -> None:
-    import soundfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    clean = np.clip(np.nan_to_num(samples), -1.0, 1.0)
-    soundfile.write(str(path), clean, rate, subtype="PCM_16")
