@@ -21,6 +21,8 @@ from ttsops.gate import Outcome, load_eval_set, run_gate
 from ttsops.gate.services import service_version_dir
 from ttsops.settings import GateSettings
 
+pytestmark = pytest.mark.slow
+
 SHORT_IDS = ("pangram-01", "questions-01", "numbers-04", "questions-02", "numbers-06")
 
 

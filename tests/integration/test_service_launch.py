@@ -15,6 +15,8 @@ from ttsops.errors import ServiceError
 from ttsops.service.launch import running_service
 from ttsops.speech import SpeechRequest, is_silent
 
+pytestmark = pytest.mark.slow
+
 CRASH = (
     "import sys; print('loading weights from /models/voice.pt', flush=True); "
     "print('RuntimeError: CUDA out of memory', flush=True); sys.exit(3)"
