@@ -154,7 +154,7 @@ def batch(
 
     A team's own service (a Gradio app, any HTTP API) is reached through its adapter with
     --protocol and its options, --speech service.toml, or --version V (the version's own
-    [speech] table, from the registry); prompt_audio is then uploaded to it as a file.
+    \\[speech] table, from the registry); prompt_audio is then uploaded to it as a file.
 
     Example: ttsops batch book.jsonl --out book/ --server http://127.0.0.1:6006
 
