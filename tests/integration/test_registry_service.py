@@ -122,3 +122,48 @@ def test_the_cli_refuses_a_path_mixed_with_service_flags(home: Path, service: Pa
         not (home / "ledger.db").exists()
         or "no versions" in CliRunner().invoke(app, ["versions"]).output
     )
+
+
+def test_the_same_version_with_another_image_id_is_refused(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """An image service is pinned to its image's id: a rebuilt image under the same
+    version is a conflict. (Ids given here, as a registered manifest carries them; no
+    engine is asked.)"""
+    from ttsops.service import parse_service_manifest
+
+    def image(image_id: str) -> Path:
+        data = {
+            "name": "voxui",
+            "languages": ["en-US"],
+            "sample_rate": 22050,
+            "port": 6006,
+            "image": {"reference": "localhost/voxui:1.4.0", "image_id": image_id},
+            "speech": {"protocol": "gradio", "api_name": "/synthesize"},
+        }
+        out = tmp_path / image_id[-4:]
+        out.mkdir()
+        (out / "service.toml").write_text(
+            parse_service_manifest(data, where="test").to_toml(), encoding="utf-8"
+        )
+        return out
+
+    first = register_service(registry, image("sha256:" + "a" * 64), version="1.4.0")
+    assert first.record.manifest["engine_options"] == {"kind": "image"}
+    with pytest.raises(VersionConflictError):
+        register_service(registry, image("sha256:" + "b" * 64), version="1.4.0")
+
+
+def test_an_image_that_is_not_there_is_refused_saying_to_build_it() -> None:
+    """Registering pins an image to its id, asked of the real engine (podman here): an
+    image it does not hold is an error saying to build or load it first (never pulled)."""
+    from ttsops.containers import find_engine
+    from ttsops.errors import ContainerError, ServiceError
+    from ttsops.registry.services import image_id_of
+
+    try:
+        find_engine()
+    except ContainerError as exc:
+        pytest.skip(f"no container engine here: {exc.message}")
+    with pytest.raises(ServiceError, match="build or load it first"):
+        image_id_of("localhost/ttsops-no-such-image:0.0.1")
