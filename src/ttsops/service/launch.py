@@ -40,6 +40,8 @@ STOP_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 8
 """Lines of a service's log quoted when it fails to start."""
 
+_SERVICES = itertools.count()
+
 
 def free_port() -> int:
     """An unused loopback TCP port (the kernel's choice)."""
@@ -240,8 +242,9 @@ def _container(
             return f"stopped (container {box.status}, exit {code})"
 
         def read_log() -> str:
-            data: bytes = box.logs(tail=200)
-            return data.decode(errors="replace")
+            # the whole log, cut here: podman's `tail` counts a partial line (a print's text,
+            # then its newline in a second write) as two and drops the text
+            return bytes(box.logs()).decode(errors="replace")
 
         try:
             yield port, exited, read_log
