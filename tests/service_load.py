@@ -3,8 +3,8 @@
 - ``GradioApiLoad``: threads that call a Gradio endpoint the way ``gradio_client`` does —
   ``GET /config`` (where it picks up session-affinity cookies), ``POST
   /gradio_api/call/<api>``, the event stream ``GET /gradio_api/call/<api>/<event>``, then the
-  audio file — over one connection with a cookie jar, and check the audio. Each request's
-  ``X-TTSOps-Slot`` (the router names the slot that answered) says which slot made it.
+  audio file — with a cookie jar (a fresh connection per request) — and check the audio.
+  Each answer's ``X-TTSOps-Slot`` (set by the router) names the slot that made it.
 - ``SlotBook``: the agent's slots by id, polled from its status, so a slot names a version.
 - ``BrowserPresser``: a real Chromium page of the service's web UI that presses Speak every
   few seconds (one long-lived session, and a fresh one now and then), run from the thread
@@ -146,7 +146,11 @@ class GradioApiLoad:
         """One synthesis, as gradio_client makes it; never raises."""
         call = ApiCall(started=time.time())
         try:
-            with httpx.Client(base_url=self.url, timeout=self.timeout_s) as client:
+            # A cookie jar (the router's session cookie) but a fresh connection per request,
+            # as LoadGenerator does: an idle keep-alive connection closed by a router reload
+            # at the moment a request is sent is a reset no server can prevent.
+            limits = httpx.Limits(max_keepalive_connections=0)
+            with httpx.Client(base_url=self.url, timeout=self.timeout_s, limits=limits) as client:
                 self._steps(client, text, call)
         except (httpx.HTTPError, ValueError, KeyError, RuntimeError) as exc:
             call.error = call.error or f"{type(exc).__name__}: {exc}"
