@@ -278,7 +278,10 @@ class ContainerSlots:
         version, port = labels.get(_VERSION_LABEL, "?"), int(labels.get(_PORT_LABEL, "0"))
         state = box.attrs.get("State", {})
         if state.get("Status") != "running":
-            tail = box.logs(tail=5).decode(errors="replace").strip().replace("\n", " | ")
+            # The whole log, then its end: podman's own tail=N drops the text of a line that
+            # was written in two pieces (a crash's last line, often).
+            lines = box.logs(tail="all").decode(errors="replace").strip().splitlines()
+            tail = " | ".join(lines[-5:])
             why = f"exit {state.get('ExitCode')}"
             if oom_killed(str(box.id), state):
                 memory = (box.attrs.get("HostConfig") or {}).get("Memory")
