@@ -48,8 +48,8 @@ demo: setup system-deps ## four releases through gate and canary under load; lea
 demo-stop: ## stop what `make demo` left running (agent, nginx, slots; by PID)
 	@if [ -x $(PY) ]; then $(PY) scripts/demo.py --stop; else echo "no .venv: nothing to stop"; fi
 
-BENCHES ?= serve batch gate deploy release kokoro
-bench: setup system-deps ## benchmarks (BENCHES="serve batch gate deploy release kokoro"; results in bench/results/, table in bench/README.md)
+BENCHES ?= serve batch gate deploy release kokoro service
+bench: setup system-deps ## benchmarks (BENCHES="serve batch gate deploy release kokoro service"; results in bench/results/, table in bench/README.md)
 	@for b in $(BENCHES); do echo "== bench/$${b}_bench.py"; $(PY) bench/$${b}_bench.py || exit 1; done
 
 clean: ## remove the venv and caches
