@@ -56,7 +56,6 @@ enabled = false
 eval_set = "{eval_set}"
 workers = 1
 round_size = 5
-timing_sentences = 0
 # The same voice, unseeded (a Gradio app takes no seed), on five sentences, timed while the
 # test's own API and browser load share the two cores: the intervals are wide, so the limits
 # are too (the gate's precision is the gate tests' business; here the release flow is).
