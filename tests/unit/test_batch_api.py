@@ -21,6 +21,7 @@ def test_all_names_exist_and_have_a_docstring() -> None:
         "results",
         "runner",
         "sinks",
+        "speech_backend",
         "summary",
         "tasks",
     }
