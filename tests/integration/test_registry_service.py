@@ -105,7 +105,7 @@ def test_the_cli_registers_a_service_from_flags_and_shows_it(home: Path, tmp_pat
     )
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "already registered with this digest" in again.output
-    shown = runner.invoke(app, ["show", "2.0.0"])
+    shown = runner.invoke(app, ["show", "2.0.0"], env={"COLUMNS": "400"})  # no wrapped path
     assert shown.exit_code == 0, shown.output
     assert "service (command) @ 24000 Hz" in shown.output
     assert f"command python app.py in {cwd.resolve()}" in shown.output
