@@ -22,6 +22,7 @@ def test_all_names_exist_and_have_a_docstring() -> None:
         "runner",
         "sinks",
         "speech_backend",
+        "speech_options",
         "summary",
         "tasks",
     }
