@@ -164,7 +164,7 @@ def fields(title: str | None, rows: Sequence[tuple[str, Any]]) -> None:
         title=title, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0)
     )
     tbl.add_column(style="bold")
-    tbl.add_column()
+    tbl.add_column(overflow="fold")  # a long path or command is shown whole, never cut
     for name, value in rows:
         tbl.add_row(name, Text("" if value is None else str(value)))
     console.print(tbl)
