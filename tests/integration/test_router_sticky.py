@@ -187,6 +187,21 @@ def test_a_leaving_slot_keeps_its_sessions_and_takes_no_new_ones(
     assert api == {"blue"}
 
 
+def test_once_apply_returns_a_slot_taken_out_gets_no_request(
+    edge: tuple[NginxRouter, Slot, Slot],
+) -> None:
+    """A leaving slot taken out of the routes: the very next request of its session goes to
+    the live slot (nginx's old workers had stopped accepting when apply returned)."""
+    router, blue, green = edge
+    served: list[str] = []
+    for _ in range(15):
+        router.apply([blue.route(100), green.route(0)])
+        router.apply([blue.route(100)])
+        with httpx.Client(base_url=router.url, cookies={"ttsops_slot": "green"}) as session:
+            served.append(_slot_of(session.post("/ui/gradio_api/queue/join", content=b"{}")))
+    assert served == ["blue"] * 15
+
+
 def test_session_requests_are_seen_open_and_ended(edge: tuple[NginxRouter, Slot, Slot]) -> None:
     """A session's stream counts as open while it runs; its end is the slot's last activity."""
     router, blue, green = edge

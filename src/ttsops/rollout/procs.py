@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-__all__ = ["alive", "read_pid", "stop_pid", "write_atomic"]
+__all__ = ["alive", "children", "read_pid", "stop_pid", "write_atomic"]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -41,6 +41,28 @@ def alive(pid: int, must_contain: str) -> bool:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
     return state not in ("Z", "X") and must_contain in cmdline
+
+
+def children(pid: int) -> dict[int, str]:
+    """The running children of ``pid`` and their command lines (process titles), from /proc.
+
+    Empty where /proc cannot be read.
+    """
+    found: dict[int, str] = {}
+    try:
+        entries = [e for e in Path("/proc").iterdir() if e.name.isdigit()]
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # ended while we looked
+        state, ppid = stat.rsplit(")", 1)[-1].split()[:2]
+        if int(ppid) == pid and state not in ("Z", "X"):
+            found[int(entry.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+    return found
 
 
 def _reap(pid: int) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from ttsops.errors import RouterError
-from ttsops.rollout.procs import alive, read_pid, stop_pid, write_atomic
+from ttsops.rollout.procs import alive, children, read_pid, stop_pid, write_atomic
 from ttsops.rollout.router import Route, SessionActivity
 from ttsops.rollout.router_nginx import render_nginx
 from ttsops.rollout.router_sessions import read_sessions
@@ -177,10 +177,40 @@ class NginxRouter:
         candidate.replace(self.conf)
 
     def _reload(self) -> None:
+        """SIGHUP, then wait until the workers of the old config accept no more connections.
+
+        Until then a request may still be routed by the old config: a session cookie for a
+        slot just taken out would still reach it, and the next request of the same press
+        would not. A change that leaves the weighted slot as it was (a leaving slot taken
+        out) cannot be told apart through the public port, so the workers are checked.
+        """
         pid = self.pid()
         if pid is None:
             raise RouterError(f"nginx is not running (no live pid in {self.prefix}/nginx.pid)")
+        before = self._accepting_workers(pid)
         os.kill(pid, signal.SIGHUP)
+        if not before:
+            return  # workers cannot be seen here (no /proc): the read-back has to do
+        deadline = time.monotonic() + self.verify_timeout_s
+        while time.monotonic() < deadline:
+            now = self._accepting_workers(pid)
+            if now and not now & before:
+                return
+            time.sleep(0.02)
+        raise RouterError(
+            f"nginx (pid {pid}) did not take its new config within {self.verify_timeout_s:.0f} s: "
+            f"the workers of the old one still accept connections; see "
+            f"{self.prefix / 'logs' / 'error.log'}"
+        )
+
+    @staticmethod
+    def _accepting_workers(pid: int) -> set[int]:
+        """PIDs of the master's workers that accept connections (not shutting down)."""
+        return {
+            child
+            for child, title in children(pid).items()
+            if "worker process" in title and "shutting down" not in title
+        }
 
     def ready(self) -> bool:
         """True when ``/readyz`` through the public port answers 200 (users are served)."""
