@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -224,6 +225,8 @@ _HEARD = f"""([previous]) => {{
     return !!media && !!media.src && media.src !== previous && media.duration > 0;
 }}"""
 _SRC = f"""() => ({_PLAYER})()?.src || ''"""
+_TOASTS = """() => Array.from(document.querySelectorAll('[data-testid="toast-body"]'))
+    .map((el) => el.innerText.trim()).join(" | ")"""
 
 
 @dataclass
@@ -235,6 +238,8 @@ class Press:
     heard: bool = False
     slots: set[str] = field(default_factory=set)
     seconds: float = 0.0
+    trace: list[str] = field(default_factory=list)
+    """Each Gradio API request of the press: method, path, status and answering slot."""
 
 
 class BrowserPresser:
@@ -266,6 +271,7 @@ class BrowserPresser:
         self.presses: list[Press] = []
         self._contexts: list[Any] = []
         self._answers: list[str] = []
+        self._trace: list[str] = []
         self._main = self._open()
 
     def _open(self) -> Any:
@@ -279,6 +285,8 @@ class BrowserPresser:
         page.on("request", lambda r: pending.add(r.url))
         page.on("requestfinished", lambda r: pending.discard(r.url))
         page.on("requestfailed", lambda r: pending.discard(r.url))
+        page.on("requestfailed", self._failed)
+        page.on("console", self._console)
         page.goto(self.url, wait_until="commit")
         button = page.get_by_role("button", name=self.button)
         try:
@@ -298,7 +306,22 @@ class BrowserPresser:
 
     def _seen(self, response: Any) -> None:
         if "/gradio_api/" in response.url:
-            self._answers.append(response.headers.get("x-ttsops-slot", ""))
+            slot = response.headers.get("x-ttsops-slot", "")
+            self._answers.append(slot)
+            path = urlsplit(response.url).path
+            self._trace.append(
+                f"{time.time():.3f} {response.request.method} {path} {response.status} {slot}"
+            )
+
+    def _console(self, message: Any) -> None:
+        if message.type in ("error", "warning"):
+            self._trace.append(f"{time.time():.3f} console {message.type}: {message.text[:200]}")
+
+    def _failed(self, request: Any) -> None:
+        if "/gradio_api/" in request.url:
+            path = urlsplit(request.url).path
+            failure = request.failure
+            self._trace.append(f"{time.time():.3f} {request.method} {path} failed {failure}")
 
     def step(self) -> Press:
         """One press of the button; waits for its audio (at most ``audio_s``)."""
@@ -311,6 +334,7 @@ class BrowserPresser:
         page.locator("textarea").first.fill(self.texts[number % len(self.texts)])
         before = str(page.evaluate(_SRC))
         self._answers.clear()
+        self._trace.clear()
         started = time.monotonic()
         page.get_by_role("button", name=self.button).click()
         try:
@@ -318,8 +342,11 @@ class BrowserPresser:
             press.heard = True
         except NoAudio:
             press.heard = False
+            shown = page.evaluate(_TOASTS)  # what the page told its user, if anything
+            self._trace.append(f"{time.time():.3f} page shows: {shown!r}; src {before!r}")
         press.seconds = time.monotonic() - started
         press.slots = {s for s in self._answers if s}
+        press.trace = list(self._trace)
         self.presses.append(press)
         if fresh:
             page.context.close()

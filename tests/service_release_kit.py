@@ -62,6 +62,8 @@ round_size = 5
 max_ovrl_drop = 0.3
 max_p808_drop = 0.3
 max_rtf_ratio = 5.0
+# Piper is unseeded too, so one sentence in five misheard moves WER by 0.2 either way.
+max_wer_increase = 0.5
 
 [targets.production]
 agent_url = "{agent_url}"

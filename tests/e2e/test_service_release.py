@@ -188,6 +188,8 @@ def test_kill_9_of_the_agent_during_a_service_canary_keeps_browser_sessions_work
     finally:
         presser.close()
     assert done["state"] == "live", (done["reason"], voxui.log()[-3000:])
-    assert [p for p in killed if not p.heard] == [], killed
-    assert presser.failures() == [], presser.failures()
+    sessions = voxui.state_dir / "nginx" / "logs" / "sessions.log"
+    log = sessions.read_text()[-4000:] if sessions.exists() else ""
+    assert [p for p in killed if not p.heard] == [], (killed, log)
+    assert presser.failures() == [], (presser.failures(), log, voxui.log()[-3000:])
     assert voxui.api("GET", "/v1/status")["live_version"] == "1.5.0"
