@@ -50,6 +50,11 @@ with a JSON body ``{"error": {"type", "code", "message"}}``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 __all__ = [
     "AnalysisError",
     "BatchError",
@@ -91,7 +96,18 @@ __all__ = [
     "TtsopsError",
     "VersionConflictError",
     "VersionNotFoundError",
+    "validation_problems",
 ]
+
+
+def validation_problems(exc: ValidationError, whole: str) -> str:
+    """Each problem pydantic found, as ``dotted.field: what is wrong``, joined by "; ".
+
+    ``whole`` names what a problem of the whole document (no field) is about.
+    """
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or whole}: {err['msg']}" for err in exc.errors()
+    )
 
 
 class TtsopsError(Exception):

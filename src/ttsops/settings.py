@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ttsops.errors import ConfigError
+from ttsops.errors import ConfigError, validation_problems
 
 __all__ = [
     "AgentSettings",
@@ -512,9 +512,7 @@ def load_settings(
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         where = f"config file {path}" if path else "environment"
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = validation_problems(exc, "settings")
         raise ConfigError(f"{where} is invalid: {problems}") from None
     settings.home = settings.home.expanduser()
     cache = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from ttsops.batch.speech_backend import ServiceInfo, SpeakerBackend
-from ttsops.errors import BatchError
+from ttsops.errors import BatchError, validation_problems
 from ttsops.speech import SpeechSpec, open_speaker
 from ttsops.speech.spec import GradioSpeech, HttpSpeech, OpenAISpeech
 
@@ -116,10 +116,7 @@ def _validate(data: dict[str, Any], where: str) -> AnySpec:
     try:
         return _SPEC.validate_python(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'speech'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = validation_problems(exc, "speech")
         raise BatchError(f"{where} do not make a [speech] table: {problems}") from None
 
 

@@ -14,7 +14,7 @@ import semver
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ttsops.errors import ManifestError
+from ttsops.errors import ManifestError, validation_problems
 
 __all__ = [
     "MANIFEST_NAME",
@@ -199,10 +199,7 @@ def parse_manifest(data: dict[str, Any], where: str) -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'manifest'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = validation_problems(exc, "manifest")
         raise ManifestError(f"{where} is invalid: {problems}") from None
 
 

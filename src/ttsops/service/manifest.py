@@ -44,7 +44,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ttsops.bundle.manifest import Source
-from ttsops.errors import ServiceManifestError
+from ttsops.errors import ServiceManifestError, validation_problems
 from ttsops.speech.base import default_ready_text
 from ttsops.speech.spec import OpenAISpeech, SpeechSpec
 
@@ -239,8 +239,5 @@ def parse_service_manifest(data: dict[str, Any], where: str) -> ServiceManifest:
     try:
         return ServiceManifest.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'manifest'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = validation_problems(exc, "manifest")
         raise ServiceManifestError(f"{where} is invalid: {problems}") from None
