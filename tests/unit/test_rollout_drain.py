@@ -16,7 +16,7 @@ from rollout_fakes import Clock, FakeRouter, FakeSlots
 from ttsops.bundle import Manifest
 from ttsops.registry import Ledger
 from ttsops.rollout import Controller, Phase, Rollout, start
-from ttsops.rollout.controller import SESSION_IDLE_S
+from ttsops.rollout.controller import SESSION_IDLE_S, SESSION_PAUSE_S, SESSION_PAUSE_WAIT_S
 from ttsops.rollout.router import SessionActivity, SessionRouter
 
 
@@ -85,20 +85,45 @@ def test_the_old_slot_keeps_its_active_sessions_after_a_switch(ledger: Ledger) -
     assert _shape(router) == [("green", 100, False)]
 
 
-def test_sessions_that_never_go_quiet_are_cut_at_the_drain_timeout(ledger: Ledger) -> None:
-    """However busy its sessions, the old slot leaves drain_timeout_s after the switch."""
+def test_sessions_that_never_pause_are_cut_a_while_after_the_drain_timeout(
+    ledger: Ledger,
+) -> None:
+    """However busy its sessions, the old slot leaves SESSION_PAUSE_WAIT_S after the timeout."""
     ctl, slots, router, clock = _setup(ledger)
     ctl.keep_previous_warm = False
     r = _tick_to(ctl, start(ledger, "1.1.0", "blue-green", reason=None, actor="me"), slots,
                  Phase.DRAINING)  # fmt: skip
     router.activity["blue"] = SessionActivity(3, clock.now)
     assert ctl.step(r).phase is Phase.DRAINING
-    clock.now += 29
+    clock.now += 30  # the drain timeout: three requests are still open
     router.activity["blue"] = SessionActivity(3, clock.now)
     assert ctl.step(r).phase is Phase.DRAINING and "stop blue" not in slots.log
-    clock.now += 1
+    clock.now += SESSION_PAUSE_WAIT_S - 0.1
+    router.activity["blue"] = SessionActivity(3, clock.now)
+    assert ctl.step(r).phase is Phase.DRAINING
+    clock.now += 0.1
     assert ctl.step(r).phase is Phase.LIVE
     assert _shape(router) == [("green", 100, False)] and slots.log[-1] == "stop blue"
+
+
+def test_past_the_drain_timeout_the_old_slot_leaves_between_two_presses(ledger: Ledger) -> None:
+    """Busy sessions at the timeout: blue stays through a press, leaves at the pause after."""
+    ctl, slots, router, clock = _setup(ledger)
+    r = _tick_to(ctl, start(ledger, "1.1.0", "blue-green", reason=None, actor="me"), slots,
+                 Phase.DRAINING)  # fmt: skip
+    router.activity["blue"] = SessionActivity(1, clock.now)
+    assert ctl.step(r).phase is Phase.DRAINING
+    clock.now += 30
+    router.activity["blue"] = SessionActivity(0, clock.now - 0.2)  # a join just ended
+    assert ctl.step(r).phase is Phase.DRAINING  # its event stream follows
+    router.activity["blue"] = SessionActivity(1, clock.now)  # the stream is open
+    clock.now += 2
+    assert ctl.step(r).phase is Phase.DRAINING
+    router.activity["blue"] = SessionActivity(0, clock.now)  # the press is done
+    clock.now += SESSION_PAUSE_S
+    r = ctl.step(r)
+    assert r.phase is Phase.LIVE
+    assert _shape(router) == [("green", 100, False)]
 
 
 def test_without_sessions_the_switch_does_not_wait(ledger: Ledger) -> None:

@@ -9,8 +9,9 @@ already applied, stopping a stopped slot.
 A slot leaving the router (the old one after a switch, the new one in a rollback) keeps
 the browser sessions it holds (``router.SessionRouter``) until they are quiet or
 ``drain_timeout_s`` has passed, with no weight for new ones; only then does it leave the
-routes and stop. That wait lives in memory, like a canary window: a restarted agent waits
-again, at most ``drain_timeout_s``.
+routes and stop. Past the timeout it still leaves at a pause of its sessions, so a press
+is not cut between its requests, but waits at most ``SESSION_PAUSE_WAIT_S`` more for one.
+That wait lives in memory, like a canary window: a restarted agent waits again.
 """
 
 from __future__ import annotations
@@ -28,12 +29,28 @@ from ttsops.rollout.runtime import SLOT_NAMES, SlotInfo
 from ttsops.rollout.state import Phase, Rollout, load, transition
 from ttsops.settings import CanarySettings
 
-__all__ = ["SESSION_IDLE_S", "STRATEGIES", "Controller", "Slots"]
+__all__ = [
+    "SESSION_IDLE_S",
+    "SESSION_PAUSE_S",
+    "SESSION_PAUSE_WAIT_S",
+    "STRATEGIES",
+    "Controller",
+    "Slots",
+]
 
 SESSION_IDLE_S = 10.0
 """A leaving slot's browser sessions count as active while one of their requests is open
 or one started or ended this recently (a press of a UI button and its event stream and
 download follow each other within a second)."""
+
+SESSION_PAUSE_S = 1.0
+"""Past the drain timeout, a leaving slot goes at the first pause this long in its sessions
+(nothing open, no request started or ended): between two presses, not in the middle of one
+(whose queue join, event stream and download would otherwise reach different slots)."""
+
+SESSION_PAUSE_WAIT_S = 15.0
+"""How long past the drain timeout a leaving slot waits for that pause; sessions that never
+pause (a stream that stays open) are cut then."""
 
 _SERVICE_GRACE_S = 15.0
 """Beyond a service's own start timeout, the time its last readiness check may take."""
@@ -285,16 +302,25 @@ class Controller:
         """True while leaving ``slot`` still has active browser sessions and time to serve them.
 
         The drain of ``slot`` starts at the first call for this deployment; it ends when its
-        sessions are quiet (nothing open, nothing for ``SESSION_IDLE_S``) or after
-        ``drain_timeout_s``. A router that cannot tell (no sessions) never waits.
+        sessions are quiet (nothing open, nothing for ``SESSION_IDLE_S``), or after
+        ``drain_timeout_s`` at their first pause (nothing open, nothing for
+        ``SESSION_PAUSE_S``), or ``SESSION_PAUSE_WAIT_S`` later without one. A router that
+        cannot tell (no sessions) never waits.
         """
         if not isinstance(self.router, SessionRouter) or self.drain_timeout_s <= 0:
             return False
         now = self.clock()
         since = self._drains.setdefault((r.id, slot), now)
         seen = self.router.sessions(slot)
-        recent = seen.last_at is not None and now - seen.last_at < SESSION_IDLE_S
-        if now - since < self.drain_timeout_s and (seen.open > 0 or recent):
+        waited = now - since
+        if waited < self.drain_timeout_s:
+            quiet_s = SESSION_IDLE_S
+        elif waited < self.drain_timeout_s + SESSION_PAUSE_WAIT_S:
+            quiet_s = SESSION_PAUSE_S
+        else:
+            quiet_s = 0.0
+        recent = seen.last_at is not None and now - seen.last_at < quiet_s
+        if quiet_s > 0 and (seen.open > 0 or recent):
             return True
         self._drains.pop((r.id, slot), None)
         return False
