@@ -385,3 +385,9 @@ class SpeechError(TtsopsError):
 
     http_status = 502
     code = "speech_error"
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        """Trying again may help: the service did not answer, was busy, or was restarting
+        (a rollout between slots); not when it refused the input or answered no audio."""

@@ -112,11 +112,15 @@ def test_gradio_adapter_speaks_through_the_ui_mounted_at_a_path(
 
 
 def test_gradio_adapter_passes_on_what_the_app_says(joe_server: ServerProcess) -> None:
-    """An error the app raises (gr.Error) reaches the caller with the app's own words."""
+    """An error the app raises (gr.Error) reaches the caller with the app's own words, and
+    is not worth trying again."""
     speaker = open_speaker(TTSOPS_UI, f"{joe_server.url}/ui")
     try:
-        with pytest.raises(SpeechError, match=r"refused the request: .*nobody is not in the list"):
+        with pytest.raises(
+            SpeechError, match=r"refused the request: .*nobody is not in the list"
+        ) as refused:
             speaker.speak(SpeechRequest("Hello.", voice="nobody"))
+        assert not refused.value.retryable
         with pytest.raises(SpeechError, match="nothing to speak"):
             speaker.speak(SpeechRequest("   "))
     finally:
@@ -464,28 +468,34 @@ def test_http_adapter_uploads_the_clip_as_multipart(
 def test_http_adapter_errors_say_what_the_api_answered(
     http_api: tuple[str, list[dict[str, Any]]],
 ) -> None:
-    """A 404, a refusal, a missing field and bytes that are not audio each get a clear error."""
+    """A 404, a refusal, a missing field and bytes that are not audio each get a clear error;
+    only a busy (503) or unreachable API is worth trying again (what batch retries)."""
     url, _ = http_api
-    cases: list[tuple[dict[str, Any], str]] = [
-        ({"path": "/nowhere", "json_body": BODY}, r"/nowhere answered 404: Not Found"),
-        ({"path": "/busy"}, r"answered 503: model is still loading"),
+    cases: list[tuple[dict[str, Any], str, bool]] = [
+        ({"path": "/nowhere", "json_body": BODY}, r"/nowhere answered 404: Not Found", False),
+        ({"path": "/busy"}, r"answered 503: model is still loading", True),
         (
             {"path": "/b64", "json_body": BODY, "audio": "base64", "field": "data.wav"},
             r"no field data.wav: at data, its keys are audio",
+            False,
         ),
-        ({"path": "/b64", "json_body": BODY}, r"answered application/json, not audio"),
-        ({"path": "/garbage"}, r"bytes that are not audio"),
+        ({"path": "/b64", "json_body": BODY}, r"answered application/json, not audio", False),
+        ({"path": "/garbage"}, r"bytes that are not audio", False),
     ]
-    for fields, message in cases:
+    for fields, message, retryable in cases:
         speaker = _http(url, **fields)
         try:
-            with pytest.raises(SpeechError, match=message):
+            with pytest.raises(SpeechError, match=message) as raised:
                 speaker.speak(SpeechRequest("Hello."))
+            assert raised.value.retryable is retryable, message
         finally:
             speaker.close()
     down = _http(f"http://127.0.0.1:{_free_port()}")
     try:
         assert "did not answer" in (check_ready(down, ReadyCheck()) or "")
+        with pytest.raises(SpeechError, match="did not answer") as raised:
+            down.speak(SpeechRequest("Hello."))
+        assert raised.value.retryable
     finally:
         down.close()
 

@@ -11,7 +11,6 @@ reference lines refused by the runner before any request, as for a bundle that c
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -24,13 +23,6 @@ from ttsops.errors import RequestError, SpeechError, TtsopsError
 from ttsops.speech.base import ReferenceClip, Speaker, SpeechRequest
 
 __all__ = ["ServiceInfo", "SpeakerBackend"]
-
-_RETRYABLE = re.compile(
-    r"did not answer|timed? ?out|answered (429|502|503|504)\b|connection|queue is full",
-    re.IGNORECASE,
-)
-"""What an adapter's ``SpeechError`` says when trying again may help (the service was busy,
-loading, or unreachable for a moment — a rollout between slots)."""
 
 
 @dataclass(frozen=True)
@@ -124,8 +116,7 @@ class SpeakerBackend:
         except RequestError as exc:  # refused the input (400/404/413 mapped by the adapter)
             raise TaskError(exc.message, exc.code) from None
         except SpeechError as exc:
-            retryable = bool(getattr(exc, "retryable", _RETRYABLE.search(exc.message)))
-            raise TaskError(exc.message, exc.code, retryable=retryable) from None
+            raise TaskError(exc.message, exc.code, retryable=exc.retryable) from None
         except TtsopsError as exc:
             raise TaskError(exc.message, exc.code) from None
         if speech.samples.size == 0:

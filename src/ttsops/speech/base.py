@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "RETRY_STATUSES",
     "FloatArray",
     "ReferenceClip",
     "Speaker",
@@ -28,6 +29,9 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float32]
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+"""HTTP statuses after which the same request may succeed: busy, loading, or between slots."""
 
 
 @dataclass(frozen=True)

@@ -94,10 +94,13 @@ class GradioSpeaker:
                     httpx_kwargs={"timeout": self.spec.timeout_s},
                 )
             except httpx.HTTPError as exc:
-                raise SpeechError(f"{self.where} did not answer: {_said(exc)}") from None
+                raise SpeechError(
+                    f"{self.where} did not answer: {_said(exc)}", retryable=True
+                ) from None
             except Exception as exc:  # noqa: BLE001 - a half-started app fails in many ways
                 raise SpeechError(
-                    f"{self.where} is not a Gradio app that is up yet: {_said(exc)}"
+                    f"{self.where} is not a Gradio app that is up yet: {_said(exc)}",
+                    retryable=True,
                 ) from None
             return self._client
 
@@ -116,9 +119,12 @@ class GradioSpeaker:
         if isinstance(exc, AppError):
             return SpeechError(f"{self.where} refused the request: {_said(exc)}")
         self._drop()
+        # A lost connection, a full queue, a restarted app: the next call connects afresh.
         if isinstance(exc, httpx.HTTPError):
-            return SpeechError(f"{self.where} did not answer: {_said(exc)}")
-        return SpeechError(f"{self.where} failed: {type(exc).__name__}: {_said(exc)}")
+            return SpeechError(f"{self.where} did not answer: {_said(exc)}", retryable=True)
+        return SpeechError(
+            f"{self.where} failed: {type(exc).__name__}: {_said(exc)}", retryable=True
+        )
 
     def _arguments(self, request: SpeechRequest, endpoint: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments of the call, checked against the endpoint's parameters."""
@@ -175,7 +181,9 @@ class GradioSpeaker:
                 follow_redirects=True,
             )
         except httpx.HTTPError as exc:
-            raise SpeechError(f"{self.where}: cannot download its audio {url}: {exc}") from None
+            raise SpeechError(
+                f"{self.where}: cannot download its audio {url}: {exc}", retryable=True
+            ) from None
         if reply.status_code != 200:
             raise SpeechError(
                 f"{self.where}: downloading its audio {url} answered {reply.status_code}"

@@ -19,7 +19,7 @@ import httpx
 import jinja2
 
 from ttsops.errors import ReferenceNotSupportedError, SpeechError
-from ttsops.speech.base import Speech, SpeechRequest, decode_audio
+from ttsops.speech.base import RETRY_STATUSES, Speech, SpeechRequest, decode_audio
 from ttsops.speech.spec import HttpSpeech
 
 __all__ = ["TEMPLATE_VARIABLES", "HttpSpeaker"]
@@ -69,9 +69,12 @@ class HttpSpeaker:
         try:
             reply = self._send(path, values, clip, request)
         except httpx.HTTPError as exc:
-            raise SpeechError(f"{where} did not answer: {exc}") from None
+            raise SpeechError(f"{where} did not answer: {exc}", retryable=True) from None
         if not reply.is_success:
-            raise SpeechError(f"{where} answered {reply.status_code}: {_said(reply)}")
+            raise SpeechError(
+                f"{where} answered {reply.status_code}: {_said(reply)}",
+                retryable=reply.status_code in RETRY_STATUSES,
+            )
         data = self._audio_bytes(reply, where)
         samples, rate = decode_audio(data, where=where)
         took = time.monotonic() - started
@@ -159,7 +162,9 @@ class HttpSpeaker:
             else:  # elsewhere (a bucket's signed URL): without the service's headers
                 download = httpx.get(url, timeout=spec.timeout_s, follow_redirects=True)
         except httpx.HTTPError as exc:
-            raise SpeechError(f"{where}: cannot download the audio at {url}: {exc}") from None
+            raise SpeechError(
+                f"{where}: cannot download the audio at {url}: {exc}", retryable=True
+            ) from None
         if not download.is_success:
             raise SpeechError(
                 f"{where}: the audio URL {url} (field {spec.field}) answered "

@@ -7,7 +7,7 @@ import time
 import httpx
 
 from ttsops.errors import ReferenceNotSupportedError, SpeechError
-from ttsops.speech.base import Speech, SpeechRequest, decode_audio
+from ttsops.speech.base import RETRY_STATUSES, Speech, SpeechRequest, decode_audio
 from ttsops.speech.spec import OpenAISpeech
 
 __all__ = ["OpenAISpeaker"]
@@ -50,9 +50,12 @@ class OpenAISpeaker:
         try:
             reply = self._http.post(self.spec.path, json=body)
         except httpx.HTTPError as exc:
-            raise SpeechError(f"{where} did not answer: {exc}") from None
+            raise SpeechError(f"{where} did not answer: {exc}", retryable=True) from None
         if reply.status_code != 200:
-            raise SpeechError(f"{where} answered {reply.status_code}: {_said(reply)}")
+            raise SpeechError(
+                f"{where} answered {reply.status_code}: {_said(reply)}",
+                retryable=reply.status_code in RETRY_STATUSES,
+            )
         samples, rate = decode_audio(reply.content, where=where)
         took = time.monotonic() - started
         return Speech(samples, rate, took, reply.headers.get("x-ttsops-version"))
@@ -74,7 +77,9 @@ class OpenAISpeaker:
         except OSError as exc:
             raise SpeechError(f"cannot read the reference clip {path}: {exc}") from None
         except httpx.HTTPError as exc:
-            raise SpeechError(f"{self.base_url}/v1/voices did not answer: {exc}") from None
+            raise SpeechError(
+                f"{self.base_url}/v1/voices did not answer: {exc}", retryable=True
+            ) from None
         if reply.status_code not in (200, 201):
             raise SpeechError(
                 f"{self.base_url}/v1/voices refused the clip {path.name}: "
