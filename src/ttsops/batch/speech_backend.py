@@ -128,7 +128,7 @@ class SpeakerBackend:
         except (ValueError, RuntimeError) as exc:
             raise TaskError(f"cannot encode the audio as {fmt}: {exc}", "encode_error") from None
         duration, rate = probe_audio(data, fmt, output_rate(fmt, out_rate))
-        version = speech.version or self._version()
+        version = self._version(speech.version)
         return Audio(
             data=data,
             duration_s=duration,
@@ -138,9 +138,15 @@ class SpeakerBackend:
             latency_s=time.monotonic() - started,
         )
 
-    def _version(self) -> str | None:
+    def _version(self, answered: str | None = None) -> str | None:
+        """``name@version`` of what made a line: the version that answered (the service's own
+        header, or the router's for the slot it reached: a canary makes lines of two), else
+        the one given with ``--version``."""
         service = self.service
-        return f"{service.name}@{service.version}" if service.version else None
+        version = answered or service.version
+        if version is None:
+            return None
+        return version if "@" in version else f"{service.name}@{version}"
 
     def _reference(self, task: Task) -> ReferenceClip | None:
         if task.prompt_audio is None:

@@ -9,6 +9,7 @@ adapter, not edits in five parts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -23,6 +24,7 @@ __all__ = [
     "Speaker",
     "Speech",
     "SpeechRequest",
+    "answered_version",
     "decode_audio",
     "default_ready_text",
     "is_silent",
@@ -79,12 +81,18 @@ class Speech:
     """Wall time from request to the last byte of audio."""
 
     version: str | None = None
-    """The version that answered, when the service says (ttsops' ``X-TTSOps-Version``)."""
+    """The version that answered, when the service or the router says (``answered_version``)."""
 
     @property
     def duration_s(self) -> float:
         """Length of the audio in seconds."""
         return len(self.samples) / self.sample_rate if self.sample_rate else 0.0
+
+
+def answered_version(headers: Mapping[str, str]) -> str | None:
+    """The version that answered: the server's own ``X-TTSOps-Version`` (ttsops' slots),
+    else the one the ttsops router names for the slot it sent the request to."""
+    return headers.get("x-ttsops-version") or headers.get("x-ttsops-slot-version") or None
 
 
 @runtime_checkable

@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 
 from ttsops.errors import ReferenceNotSupportedError, SpeechError
-from ttsops.speech.base import Speech, SpeechRequest, decode_audio
+from ttsops.speech.base import Speech, SpeechRequest, answered_version, decode_audio
 from ttsops.speech.spec import GradioSpeech
 
 __all__ = ["GradioSpeaker"]
@@ -61,8 +61,8 @@ class GradioSpeaker:
         except Exception as exc:  # noqa: BLE001 - gradio_client raises many kinds; each is the app's answer
             raise self._failed(exc) from None
         value = _pick_output(result, len(endpoint["returns"]), self.spec.output, self.where)
-        samples, rate = self._audio_of(client, value)
-        return Speech(samples, rate, time.monotonic() - started)
+        samples, rate, version = self._audio_of(client, value)
+        return Speech(samples, rate, time.monotonic() - started, version)
 
     def close(self) -> None:
         """Stop the client's heartbeat and worker threads."""
@@ -167,10 +167,11 @@ class GradioSpeaker:
             )
         return kwargs
 
-    def _audio_of(self, client: Any, value: Any) -> tuple[Any, int]:
-        """Samples and rate of an output: a file (path, URL or FileData) or (rate, samples)."""
+    def _audio_of(self, client: Any, value: Any) -> tuple[Any, int, str | None]:
+        """Samples, rate and the version that answered (``answered_version`` of the file's
+        download) of an output: a file (path, URL or FileData) or (rate, samples)."""
         if isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[0], int):
-            return _pcm(value[1], self.where), int(value[0])
+            return _pcm(value[1], self.where), int(value[0]), None
         url = self._url_of(client, value)
         try:
             reply = httpx.get(
@@ -188,7 +189,8 @@ class GradioSpeaker:
             raise SpeechError(
                 f"{self.where}: downloading its audio {url} answered {reply.status_code}"
             )
-        return decode_audio(reply.content, where=self.where)
+        samples, rate = decode_audio(reply.content, where=self.where)
+        return samples, rate, answered_version(reply.headers)
 
     def _url_of(self, client: Any, value: Any) -> str:
         """Where to download a file output from."""

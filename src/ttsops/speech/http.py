@@ -19,7 +19,13 @@ import httpx
 import jinja2
 
 from ttsops.errors import ReferenceNotSupportedError, SpeechError
-from ttsops.speech.base import RETRY_STATUSES, Speech, SpeechRequest, decode_audio
+from ttsops.speech.base import (
+    RETRY_STATUSES,
+    Speech,
+    SpeechRequest,
+    answered_version,
+    decode_audio,
+)
 from ttsops.speech.spec import HttpSpeech
 
 __all__ = ["TEMPLATE_VARIABLES", "HttpSpeaker"]
@@ -78,7 +84,7 @@ class HttpSpeaker:
         data = self._audio_bytes(reply, where)
         samples, rate = decode_audio(data, where=where)
         took = time.monotonic() - started
-        return Speech(samples, rate, took, reply.headers.get("x-ttsops-version"))
+        return Speech(samples, rate, took, answered_version(reply.headers))
 
     def close(self) -> None:
         """Close the connection pool."""

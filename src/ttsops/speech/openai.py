@@ -7,7 +7,13 @@ import time
 import httpx
 
 from ttsops.errors import ReferenceNotSupportedError, SpeechError
-from ttsops.speech.base import RETRY_STATUSES, Speech, SpeechRequest, decode_audio
+from ttsops.speech.base import (
+    RETRY_STATUSES,
+    Speech,
+    SpeechRequest,
+    answered_version,
+    decode_audio,
+)
 from ttsops.speech.spec import OpenAISpeech
 
 __all__ = ["OpenAISpeaker"]
@@ -58,7 +64,7 @@ class OpenAISpeaker:
             )
         samples, rate = decode_audio(reply.content, where=where)
         took = time.monotonic() - started
-        return Speech(samples, rate, took, reply.headers.get("x-ttsops-version"))
+        return Speech(samples, rate, took, answered_version(reply.headers))
 
     def _register(self, request: SpeechRequest) -> str:
         """Upload the clip once to ``/v1/voices``; the ``ref-…`` id to speak with."""
