@@ -127,6 +127,19 @@ def test_drain_refuses_new_work_but_waits_for_old() -> None:
     assert time.monotonic() - started < 2
 
 
+def test_a_client_that_asks_again_as_soon_as_it_is_answered_is_never_refused() -> None:
+    """One worker, no queue: each request sent right after the last one ended is admitted."""
+    pool = _pool(ScriptedEngine())
+
+    async def one_after_another() -> int:
+        for _ in range(300):
+            job = pool.admit("Again.", "tone", 1.0)
+            _ = [c async for c in pool.run(job)]
+        return 300
+
+    assert asyncio.run(one_after_another()) == 300
+
+
 def test_job_seed_reaches_the_engine() -> None:
     """A job's seed is what the engine is asked to synthesize with; no seed passes None."""
     engine = ScriptedEngine()

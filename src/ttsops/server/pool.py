@@ -211,13 +211,15 @@ class InferencePool:
             log.exception("synthesis failed")
             put(TtsopsError(f"synthesis failed: {exc}"))
         finally:
-            put(_DONE)
+            # The place is free before the caller hears the job is done: a client that sends
+            # its next request as soon as this one ends must not find the server at capacity.
             with self._lock:
                 self._running -= 1
                 self._admitted -= 1
                 if self._admitted == 0:
                     self._idle.set()
             self._changed()
+            put(_DONE)
 
     def _bounded(self, job: Job, chunk: AudioChunk) -> AudioChunk:
         """Cap a piece at ``piece_limit_s`` and the request at ``max_audio_s``."""
